@@ -1,0 +1,216 @@
+"""The `svc` command line: parse, call one library function, show its result, pick the exit code.
+
+This is the only module that talks to the terminal. Heavy libraries (copier, cookiecutter,
+jinja2, rich) are imported inside the commands that need them, so `svc --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from . import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_ACT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class SvcGroup(click.Group):
+    """A group whose commands share one error boundary: clean messages, exit 2, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .errors import ScaffoldError
+
+        try:
+            return super().invoke(ctx)
+        except ScaffoldError as err:
+            _fail(str(err), ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing was left half-done.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as err:  # the boundary: anything unexpected is still one clean line
+            if ctx.find_root().params.get("debug"):
+                raise
+            _fail(f"svc failed unexpectedly: {type(err).__name__}: {err} (run with --debug for details).", ctx)
+
+
+def _fail(message: str, ctx: click.Context) -> NoReturn:
+    click.secho(f"error: {message}", err=True, fg="red")
+    ctx.exit(EXIT_ERROR)
+
+
+
+@click.group(cls=SvcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="svc")
+@click.option("--debug", is_flag=True, help="Show a traceback when something unexpected fails.")
+def main(debug: bool) -> None:
+    """Generate services from a golden-path template and keep them up to date."""
+
+
+def _data_option(func: F) -> F:
+    return click.option(
+        "-d", "--data", "data", multiple=True, metavar="KEY=VALUE",
+        help="Answer a template question (repeatable).",
+    )(func)
+
+
+def _interactive(defaults: bool) -> bool:
+    return not defaults and sys.stdin.isatty()
+
+
+def _print_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--template", "-t", "template", default="builtin:python-service", show_default=True,
+              metavar="SRC", help="Template: builtin:NAME, a folder, a git URL, or a configured name.")
+@click.option("--ref", help="Template version: a git tag, branch or commit (default: newest release).")
+@_data_option
+@click.option("--defaults", is_flag=True, help="Use defaults for unanswered questions; never prompt.")
+@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, hooks, extensions).")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path(),
+              help="Where to create the service folder (default: here).")
+@click.option("--no-git", is_flag=True, help="Do not make the service a git repository.")
+def new(name: str, template: str, ref: str | None, data: tuple[str, ...], defaults: bool,
+        trust: bool, output_dir: Path, no_git: bool) -> None:
+    """Create the service NAME from a template."""
+    from .answers import parse_assignments
+    from .generate import NewRequest, new_service
+
+    result = new_service(NewRequest(
+        name=name, template=template, ref=ref, data=parse_assignments(data),
+        interactive=_interactive(defaults), trust=trust, output_dir=output_dir,
+        make_git=not no_git,
+    ))
+    click.echo(f"Created {result.path} from {result.layer.describe()} ({result.layer.format}).")
+    if result.identity is not None:
+        note = "" if result.identity.configured else (
+            " (no git identity is configured; set one with git config --global user.name/user.email)")
+        click.echo(f"Initial commit {result.commit[:12] if result.commit else ''} by {result.identity}{note}.")
+    click.echo(f"Next: cd {result.path.name} and read its README.md.")
+
+
+@main.group()
+def templates() -> None:
+    """Templates svc knows by name."""
+
+
+@templates.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def templates_list(as_json: bool) -> None:
+    """List the built-in and configured templates."""
+    from .catalog import list_templates
+
+    entries = list_templates()
+    if as_json:
+        _print_json([vars(e) for e in entries])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "source", "format", "newest version", "extends")
+    for e in entries:
+        table.add_row(e.name, e.source, e.format, e.newest_version or "-", e.extends or "-")
+    Console().print(table)
+
+
+def _layer_doc(layer: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(layer).items() if v is not None}
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
+@click.option("--ref", help="Template version to move to (default: newest release).")
+@_data_option
+@click.option("--defaults", is_flag=True, help="Use defaults for new questions; never prompt.")
+@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, migrations, hooks).")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option("--commit", "commit", is_flag=True, help="Commit the update when it has no conflicts.")
+@click.option("--abort", is_flag=True, help="Undo an unfinished update, byte for byte.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def update(path: Path, ref: str | None, data: tuple[str, ...], defaults: bool, trust: bool,
+           dry_run: bool, commit: bool, abort: bool, as_json: bool) -> None:
+    """Bring the service at PATH to a newer template, keeping every local change."""
+    from . import update as updating
+    from .answers import parse_assignments
+
+    if abort:
+        root = updating.abort(path)
+        click.echo(f"Aborted the update of {root}; it is back where it was.")
+        return
+    result = updating.update(updating.UpdateRequest(
+        path=path, ref=ref, data=parse_assignments(data), interactive=_interactive(defaults),
+        trust=trust, dry_run=dry_run, commit=commit))
+    if as_json:
+        _print_json({"path": str(result.path), "status": result.status,
+                     "from": _layer_doc(result.before), "to": _layer_doc(result.after),
+                     "changed": result.changed, "conflicts": result.conflicts,
+                     "binary_conflicts": result.binary_conflicts, "committed": result.committed,
+                     "dry_run": dry_run})
+    else:
+        _show_update(result, dry_run)
+    sys.exit(EXIT_ACT if result.conflicts else EXIT_OK)
+
+
+def _show_update(result: Any, dry_run: bool) -> None:
+    if result.status == "current":
+        click.echo(f"{result.path.name} is already on {result.after.describe()}; nothing to do.")
+        return
+    verb = "Would update" if dry_run else "Updated"
+    click.echo(f"{verb} {result.path.name}: {result.before.describe()} -> {result.after.describe()}.")
+    for rel in result.changed:
+        mark = "C" if rel in result.conflicts else "M"
+        click.echo(f"  {mark} {rel}")
+    if dry_run:
+        click.echo(result.diff, nl=False)
+        return
+    if result.conflicts:
+        click.secho(f"{len(result.conflicts)} file(s) have conflicts:", err=True, fg="yellow")
+        for rel in result.conflicts:
+            kind = " (binary: your version kept)" if rel in result.binary_conflicts else ""
+            click.echo(f"  {rel}{kind}", err=True)
+        click.echo("Resolve them (look for <<<<<<< markers), 'git add' them and 'git commit'; "
+                   "or undo with 'svc update --abort'.", err=True)
+    elif result.committed:
+        click.echo(f"Committed {result.committed[:12]}.")
+    else:
+        click.echo("The result is staged; review it and run 'git commit' (or 'svc update --abort').")
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def check(path: Path, as_json: bool) -> None:
+    """Exit 1 when a template layer of the service at PATH is behind its newest version."""
+    from .update import check as check_layers
+
+    statuses = check_layers(path)
+    if as_json:
+        _print_json([vars(s) for s in statuses])
+    else:
+        for s in statuses:
+            state = "behind" if s.behind else "current"
+            click.echo(f"{s.source}: {s.current or '-'} (newest {s.newest or '-'}): {state}")
+    sys.exit(EXIT_ACT if any(s.behind for s in statuses) else EXIT_OK)
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
+@click.option("--ref", help="Template version to compare with (default: newest release).")
+def diff(path: Path, ref: str | None) -> None:
+    """Print, as a unified diff, what 'svc update' would change; exit 1 when it would."""
+    from .update import diff as update_diff
+
+    result = update_diff(path, ref)
+    click.echo(result.diff, nl=False)
+    sys.exit(EXIT_ACT if result.diff else EXIT_OK)

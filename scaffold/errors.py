@@ -1,0 +1,63 @@
+"""Errors that svc reports to the user.
+
+Every error is one or two sentences that say what went wrong and how to mend it.
+The CLI prints the message on stderr and exits 2; nothing on disk has changed.
+
+    ScaffoldError
+    ├── UsageError            bad input on the command line (a name, a -d value)
+    ├── SourceError           a template source or ref that cannot be found or fetched
+    ├── TemplateError         a template that cannot be rendered
+    │   └── UnsafeTemplateError   it would run code and --trust was not given
+    ├── ProvenanceError       .svc.yml (or a copier/cruft answers file) is missing or corrupt
+    ├── RepositoryStateError  the service's git repository is not in a state to work on
+    ├── GitError              a git command failed
+    └── RegistryError         the service registry cannot be reached or read
+
+Results the user must act on (conflicts, a service behind its template) are not
+errors: commands return them and the CLI exits 1.
+"""
+
+from __future__ import annotations
+
+
+class ScaffoldError(Exception):
+    """Root of every error svc reports as a clean message (exit code 2)."""
+
+
+class UsageError(ScaffoldError):
+    """The command line asked for something invalid."""
+
+
+class SourceError(ScaffoldError):
+    """A template source or ref cannot be found or fetched."""
+
+
+class TemplateError(ScaffoldError):
+    """A template cannot be rendered."""
+
+
+class UnsafeTemplateError(TemplateError):
+    """The template runs code (tasks, hooks, extensions, migrations) and --trust was not given."""
+
+
+class ProvenanceError(ScaffoldError):
+    """The record of which template made a service is missing or corrupt."""
+
+
+class RepositoryStateError(ScaffoldError):
+    """The repository is dirty, mid-merge, or otherwise not ready for the command."""
+
+
+class GitError(ScaffoldError):
+    """A git command failed."""
+
+    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
+        self.command = args
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        detail = self.stderr.splitlines()[-1] if self.stderr else f"exit code {returncode}"
+        super().__init__(f"git {' '.join(args)} failed: {detail}")
+
+
+class RegistryError(ScaffoldError):
+    """The service registry cannot be reached or read."""

@@ -1,0 +1,125 @@
+"""`svc new`: render a template into a new service folder, all or nothing.
+
+The service is built in a staging folder beside the target (same filesystem), made a
+git repository there, and renamed into place only when everything succeeded; on any
+failure or interrupt the staging folder is removed and the target is as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__, git, names, provenance, sources
+from .errors import UsageError
+from .render import RenderRequest, render
+
+TEMPLATE_BRANCH = "svc/template"
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    name: str
+    template: str = sources.DEFAULT_TEMPLATE
+    ref: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    interactive: bool = False
+    trust: bool = False
+    output_dir: Path = Path()
+    make_git: bool = True
+
+
+@dataclass(frozen=True)
+class NewResult:
+    path: Path
+    layer: provenance.Layer
+    answers: dict[str, Any]
+    identity: git.Identity | None
+    commit: str | None
+
+
+def new_service(request: NewRequest) -> NewResult:
+    """Create `output_dir/name` from the template; raise ScaffoldError, leaving nothing."""
+    name = names.validate_service_name(request.name)
+    output_dir = request.output_dir.resolve()
+    target = output_dir / name
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(f"{target} already exists and is not empty; choose another name or --output-dir.")
+    source = sources.parse(request.template)
+    resolved = sources.resolve(source, request.ref)
+    created = _missing_parents(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.svc-", dir=output_dir))
+    try:
+        tree = staging / name
+        tree.mkdir()
+        prov = render_layer(resolved, tree, name, request.data, request.interactive, request.trust)
+        provenance.save(tree, prov)
+        ident = commit = None
+        if request.make_git:
+            ident, commit = _init_repository(tree, prov.layers[0])
+        if target.exists():
+            target.rmdir()
+        tree.rename(target)
+    except BaseException:
+        for path in created:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return NewResult(target, prov.layers[0], prov.answers, ident, commit)
+
+
+def render_layer(
+    resolved: sources.Resolved,
+    dest: Path,
+    service_name: str,
+    data: dict[str, Any],
+    interactive: bool,
+    trust: bool,
+) -> provenance.Provenance:
+    """Render one template version into the empty folder `dest`; return its provenance."""
+    request = RenderRequest(
+        service_name=service_name,
+        data=data,
+        interactive=interactive,
+        trust=trust,
+        source_location=resolved.source.location,
+        source_ref=resolved.ref if resolved.commit else None,
+    )
+    with sources.materialize(resolved) as template_dir:
+        result = render(template_dir, dest, request)
+    layer = provenance.Layer(
+        source=resolved.source.location,
+        format=result.format,
+        ref=resolved.ref,
+        commit=resolved.commit,
+        version=resolved.version,
+    )
+    return provenance.Provenance((layer,), result.answers, __version__)
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The outermost folder of `path` that does not exist yet (to remove on failure)."""
+    missing = None
+    while not path.exists():
+        missing, path = path, path.parent
+    return [missing] if missing else []
+
+
+def _init_repository(tree: Path, layer: provenance.Layer) -> tuple[git.Identity, str]:
+    """Make `tree` a repository whose first commit is the render, on main and svc/template."""
+    branch = git.out("config", "--get", "init.defaultBranch", cwd=tree.parent) if git.ok(
+        "config", "--get", "init.defaultBranch", cwd=tree.parent) else "main"
+    git.run("init", "--quiet", "--initial-branch", branch, cwd=tree)
+    ident = git.identity(tree)
+    git.run("add", "--all", "--force", cwd=tree)
+    message = f"Generate from {layer.describe()}\n\nMade by svc {__version__}."
+    git.run("commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message,
+            cwd=tree, env=ident.env())
+    commit = git.out("rev-parse", "HEAD", cwd=tree)
+    git.run("branch", TEMPLATE_BRANCH, commit, cwd=tree)
+    return ident, commit

@@ -1,0 +1,139 @@
+"""The only module that runs git.
+
+Every call passes an explicit working directory (nothing here calls os.chdir, so fleet
+work in several processes or threads never trips over a shared cwd) and a cleaned
+environment, so variables that git exports to its own hooks (GIT_DIR, GIT_INDEX_FILE,
+GIT_WORK_TREE) never redirect our commands to another repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GitError
+
+# Identity for commits svc makes on its own (template renders) when the user has none.
+FALLBACK_NAME = "svc"
+FALLBACK_EMAIL = "svc@localhost"
+
+_LEAKY_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+               "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX", "GIT_COMMON_DIR")
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY_VARS}
+    # Messages are parsed in a few places (merge conflicts); keep them in English.
+    env["LC_ALL"] = "C"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `git ARGS` in `cwd`; raise GitError on failure unless check is False."""
+    cmd = ["git", *args]
+    done = subprocess.run(
+        cmd, cwd=cwd, env=clean_env(env), capture_output=True, input=input, check=False
+    )
+    if check and done.returncode != 0:
+        raise GitError(list(args), done.returncode, done.stderr.decode(errors="replace"))
+    return done
+
+
+def out(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run git and return its stdout as stripped text."""
+    return run(*args, cwd=cwd, env=env).stdout.decode(errors="replace").strip()
+
+
+def ok(*args: str, cwd: Path) -> bool:
+    """True when `git ARGS` exits 0."""
+    return run(*args, cwd=cwd, check=False).returncode == 0
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+    configured: bool
+
+    def env(self) -> dict[str, str]:
+        return {
+            "GIT_AUTHOR_NAME": self.name,
+            "GIT_AUTHOR_EMAIL": self.email,
+            "GIT_COMMITTER_NAME": self.name,
+            "GIT_COMMITTER_EMAIL": self.email,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+def identity(cwd: Path) -> Identity:
+    """The identity git would commit with here, or svc's own when none is configured."""
+    name = os.environ.get("GIT_AUTHOR_NAME") or _config("user.name", cwd)
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or _config("user.email", cwd)
+    if name and email:
+        return Identity(name, email, configured=True)
+    return Identity(name or FALLBACK_NAME, email or FALLBACK_EMAIL, configured=False)
+
+
+def _config(key: str, cwd: Path) -> str:
+    done = run("config", "--get", key, cwd=cwd, check=False)
+    return done.stdout.decode(errors="replace").strip()
+
+
+def is_repo(path: Path) -> bool:
+    return (path / ".git").exists() and ok("rev-parse", "--git-dir", cwd=path)
+
+
+def is_clean(repo: Path) -> bool:
+    """No staged, modified or untracked (non-ignored) files."""
+    return out("status", "--porcelain", "--untracked-files=normal", cwd=repo) == ""
+
+
+def git_dir(repo: Path) -> Path:
+    return Path(out("rev-parse", "--absolute-git-dir", cwd=repo))
+
+
+def rev(repo: Path, ref: str) -> str | None:
+    """The commit `ref` names in `repo`, or None when it names none."""
+    done = run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo, check=False)
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode().strip()
+
+
+def commit_tree(repo: Path, tree: str, message: str, parents: list[str], ident: Identity) -> str:
+    """Make a commit object for `tree` without touching any branch, index or work tree."""
+    args = ["commit-tree", "--no-gpg-sign", tree, "-m", message]
+    for parent in parents:
+        args += ["-p", parent]
+    return out(*args, cwd=repo, env=ident.env())
+
+
+def tree_of_directory(repo: Path, directory: Path) -> str:
+    """Store every file below `directory` in `repo`'s object database; return the tree id.
+
+    Uses a throw-away index so the repository's own index and work tree are untouched.
+    `.git` entries inside `directory` are never added; ignore rules do not apply, since a
+    template render is recorded exactly as rendered.
+    """
+    gdir = git_dir(repo)
+    index = gdir / f"svc-index-{os.getpid()}"
+    env = {"GIT_DIR": str(gdir), "GIT_WORK_TREE": str(directory), "GIT_INDEX_FILE": str(index)}
+    try:
+        run("add", "--all", "--force", ".", cwd=directory, env=env)
+        return out("write-tree", cwd=directory, env=env)
+    finally:
+        index.unlink(missing_ok=True)

@@ -1,0 +1,148 @@
+"""The provenance file `.svc.yml`: which templates made a service, and with which answers.
+
+It is parsed once, at the edge, into frozen dataclasses. Projects made by plain copier
+(`.copier-answers.yml`) or cruft (`.cruft.json`) have no `.svc.yml`; their answers files
+are read into the same shape so svc can take them over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .errors import ProvenanceError
+
+FILENAME = ".svc.yml"
+SCHEMA_VERSION = 1
+COPIER_ANSWERS = ".copier-answers.yml"
+CRUFT_FILE = ".cruft.json"
+_HEADER = (
+    "# Written by svc: the templates this service was made from and the answers given.\n"
+    "# `svc update` reads and rewrites it; change answers with `svc update -d KEY=VALUE`.\n"
+)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One template the service is made of, pinned to a version."""
+
+    source: str
+    format: str
+    ref: str | None = None
+    commit: str | None = None
+    version: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.source} {self.version or self.ref or self.commit or '(unversioned)'}"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    layers: tuple[Layer, ...]
+    answers: dict[str, Any] = field(default_factory=dict)
+    svc_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+    # Which file it was read from: ".svc.yml", or a copier/cruft answers file.
+    origin: str = FILENAME
+
+    @property
+    def service_name(self) -> str:
+        return str(self.answers.get("service_name") or self.answers.get("project_slug") or "")
+
+    def with_answers(self, answers: dict[str, Any]) -> Provenance:
+        return replace(self, answers=dict(answers))
+
+    def to_yaml(self) -> str:
+        doc = {
+            "schema_version": self.schema_version,
+            "svc_version": self.svc_version,
+            "layers": [{k: v for k, v in vars(layer).items() if v is not None}
+                       for layer in self.layers],
+            "answers": self.answers,
+        }
+        return _HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def save(root: Path, prov: Provenance) -> None:
+    """Write `.svc.yml` atomically (temp file, then rename)."""
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".svc.yml.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(prov.to_yaml())
+    # mkstemp makes the file private; the provenance file is as readable as any other.
+    umask = os.umask(0)
+    os.umask(umask)
+    Path(tmp).chmod(0o666 & ~umask)
+    Path(tmp).replace(root / FILENAME)
+
+
+def parse(text: str, where: str) -> Provenance:
+    """Parse `.svc.yml` text; raise ProvenanceError naming `where` when it is not valid."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ProvenanceError(f"{where} is not valid YAML ({err}); restore it with 'git checkout -- {FILENAME}'.") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list) or not doc["layers"]:
+        raise ProvenanceError(f"{where} has no template layers; restore it with 'git checkout -- {FILENAME}'.")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ProvenanceError(
+            f"{where} has schema version {version!r}, which this svc ({__version__}) does not know; "
+            "upgrade svc."
+        )
+    try:
+        layers = tuple(Layer(**{k: (str(v) if v is not None else None) for k, v in layer.items()})
+                       for layer in doc["layers"])
+    except TypeError as err:
+        raise ProvenanceError(f"{where} has a malformed layer ({err}).") from err
+    answers = doc.get("answers") or {}
+    if not isinstance(answers, dict):
+        raise ProvenanceError(f"{where}: 'answers' must be a mapping.")
+    return Provenance(layers, answers, str(doc.get("svc_version", "")), SCHEMA_VERSION)
+
+
+def load(root: Path) -> Provenance:
+    """The service's provenance, from `.svc.yml` or a copier/cruft answers file."""
+    path = root / FILENAME
+    if path.is_file():
+        return parse(path.read_text(), str(path))
+    if (root / COPIER_ANSWERS).is_file():
+        return _from_copier(root / COPIER_ANSWERS)
+    if (root / CRUFT_FILE).is_file():
+        return _from_cruft(root / CRUFT_FILE)
+    raise ProvenanceError(
+        f"{root} has no {FILENAME} (nor a copier or cruft answers file), so svc does not know "
+        "which template made it; is this a service folder?"
+    )
+
+
+def _from_copier(path: Path) -> Provenance:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ProvenanceError(f"{path} is not valid YAML ({err}).") from err
+    src = doc.get("_src_path")
+    if not src:
+        raise ProvenanceError(f"{path} does not say which template made the project (_src_path).")
+    answers = {k: v for k, v in doc.items() if not k.startswith("_")}
+    ref = doc.get("_commit")
+    layer = Layer(source=str(src), format="copier", ref=str(ref) if ref else None)
+    return Provenance((layer,), answers, origin=COPIER_ANSWERS)
+
+
+def _from_cruft(path: Path) -> Provenance:
+    try:
+        doc = json.loads(path.read_text())
+        context = doc["context"]["cookiecutter"]
+        layer = Layer(source=str(doc["template"]), format="cookiecutter",
+                      ref=doc.get("checkout"), commit=doc.get("commit"))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ProvenanceError(f"{path} is not a valid cruft file ({err}).") from err
+    answers = {k: v for k, v in context.items() if not k.startswith("_")}
+    return Provenance((layer,), answers, origin=CRUFT_FILE)

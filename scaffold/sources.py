@@ -1,0 +1,220 @@
+"""Template sources: turn what the user wrote (SRC and --ref) into files on disk.
+
+A source is the built-in template (`builtin:NAME`), a local folder, or a git repository
+(a local path, a bare repository, or a URL). Remote repositories are mirrored once into
+the user's cache and fetched again on each use; a user's own repository is only read
+(`git archive`), never checked out or otherwise modified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from . import __version__, git
+from .errors import GitError, SourceError
+
+BUILTIN_PREFIX = "builtin:"
+DEFAULT_TEMPLATE = "builtin:python-service"
+_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+
+Kind = Literal["builtin", "directory", "git"]
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """Where a template lives. `location` is what provenance records: stable across runs."""
+
+    kind: Kind
+    location: str
+    remote: bool = False
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.kind == "builtin"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A source pinned to one version: the ref asked for or chosen, and its commit."""
+
+    source: TemplateSource
+    ref: str | None
+    commit: str | None
+    version: str | None
+
+
+def builtin_root() -> Path:
+    """Folder holding the built-in templates: inside the wheel, or the source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise SourceError("The built-in templates are missing from this svc installation; reinstall svc.")
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name for p in builtin_root().iterdir() if p.is_dir())
+
+
+def parse(spec: str, cwd: Path | None = None) -> TemplateSource:
+    """Classify SRC; raise SourceError when it names nothing svc can use."""
+    if spec.startswith(BUILTIN_PREFIX):
+        name = spec[len(BUILTIN_PREFIX):]
+        if name not in builtin_names():
+            known = ", ".join(BUILTIN_PREFIX + n for n in builtin_names())
+            raise SourceError(f"There is no built-in template '{spec}'; built-in templates: {known}.")
+        return TemplateSource("builtin", spec)
+    if _URL.match(spec):
+        if spec.startswith("file://"):
+            path = Path(spec[len("file://"):])
+            if not path.exists():
+                raise SourceError(f"The template repository {spec} does not exist; check the path.")
+        return TemplateSource("git", spec, remote=True)
+    path = (cwd or Path.cwd()) / Path(spec).expanduser()
+    if not path.exists():
+        if "/" not in spec and not spec.startswith("."):
+            raise SourceError(
+                f"There is no template named '{spec}'; run 'svc templates list' to see the "
+                "configured names, or give a path or git URL."
+            )
+        raise SourceError(f"The template path {spec} does not exist.")
+    path = path.resolve()
+    if not path.is_dir():
+        raise SourceError(f"The template path {spec} is a file; give the template's folder.")
+    if _is_repository_root(path):
+        return TemplateSource("git", str(path))
+    return TemplateSource("directory", str(path))
+
+
+def _is_repository_root(path: Path) -> bool:
+    """A work tree's top folder or a bare repository; a folder inside a repository is not."""
+    done = git.run("rev-parse", "--is-bare-repository", "--show-toplevel", cwd=path, check=False)
+    if done.returncode != 0:
+        return False
+    lines = done.stdout.decode().split("\n")
+    if lines[0].strip() == "true":
+        return Path(git.out("rev-parse", "--absolute-git-dir", cwd=path)) == path
+    return len(lines) > 1 and Path(lines[1].strip()).resolve() == path
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "svc" / "repos"
+
+
+def _git_dir(source: TemplateSource) -> Path:
+    """The repository to read: the user's local repository, or our mirror of a remote one."""
+    if not source.remote:
+        return Path(source.location)
+    return _mirror(source.location)
+
+
+def _mirror(url: str) -> Path:
+    """Clone `url` into the cache once, fetch it on later uses; one process at a time."""
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    mirror = root / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git")
+    with (root / (mirror.name + ".lock")).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if mirror.exists():
+                git.run("remote", "update", "--prune", cwd=mirror)
+            else:
+                partial = Path(tempfile.mkdtemp(prefix=mirror.name, dir=root))
+                try:
+                    git.run("clone", "--mirror", "--quiet", url, str(partial), cwd=root)
+                    partial.rename(mirror)
+                finally:
+                    shutil.rmtree(partial, ignore_errors=True)
+        except GitError as err:
+            raise SourceError(
+                f"Cannot fetch the template repository {url}: {err.stderr.splitlines()[-1] if err.stderr else err}; "
+                "check the URL and your access to it."
+            ) from err
+    return mirror
+
+
+def _release_versions(repo: Path) -> list[tuple[object, str]]:
+    from packaging.version import InvalidVersion, Version
+
+    found = []
+    for tag in git.out("tag", "--list", cwd=repo).splitlines():
+        try:
+            version = Version(tag)
+        except InvalidVersion:
+            continue
+        if not (version.is_prerelease or version.is_devrelease):
+            found.append((version, tag))
+    return sorted(found, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
+
+
+def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
+    """Pin `source` to a commit: `ref` if given, else the newest release tag, else HEAD."""
+    if source.is_builtin:
+        if ref not in (None, __version__, f"v{__version__}"):
+            raise SourceError(
+                f"The built-in template is at version {__version__} (the installed svc's own); "
+                f"to use version {ref}, install that version of svc."
+            )
+        return Resolved(source, None, None, __version__)
+    if source.kind == "directory":
+        if ref is not None:
+            raise SourceError(f"{source.location} is not a git repository, so --ref {ref} cannot apply.")
+        return Resolved(source, None, None, None)
+    repo = _git_dir(source)
+    if ref is None:
+        releases = _release_versions(repo)
+        ref = releases[-1][1] if releases else "HEAD"
+    commit = git.rev(repo, ref)
+    if commit is None:
+        raise SourceError(
+            f"The template repository {source.location} has no tag, branch or commit '{ref}'; "
+            "list its tags with 'git ls-remote --tags'."
+        )
+    return Resolved(source, ref, commit, _version_of(repo, ref, commit))
+
+
+def _version_of(repo: Path, ref: str, commit: str) -> str:
+    """A readable version: the release tag at that commit, else `git describe`, else the sha."""
+    from packaging.version import InvalidVersion, Version
+
+    for tag in [ref, *git.out("tag", "--points-at", commit, cwd=repo).splitlines()]:
+        with contextlib.suppress(InvalidVersion):
+            return str(Version(tag))
+    done = git.run("describe", "--tags", "--always", commit, cwd=repo, check=False)
+    return done.stdout.decode().strip() or commit[:12]
+
+
+def newest(source: TemplateSource) -> Resolved:
+    return resolve(source, None)
+
+
+@contextlib.contextmanager
+def materialize(resolved: Resolved) -> Iterator[Path]:
+    """Yield a folder holding the template's files at the resolved version."""
+    source = resolved.source
+    if source.is_builtin:
+        yield builtin_root() / source.location[len(BUILTIN_PREFIX):]
+        return
+    if source.kind == "directory":
+        yield Path(source.location)
+        return
+    assert resolved.commit is not None
+    with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
+        archive = git.run("archive", "--format=tar", resolved.commit, cwd=_git_dir(source)).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            # The "data" filter refuses absolute paths and links that point outside.
+            tar.extractall(tmp, filter="data")
+        yield Path(tmp)
