@@ -39,13 +39,15 @@ class SvcGroup(click.Group):
         except Exception as err:  # the boundary: anything unexpected is still one clean line
             if ctx.find_root().params.get("debug"):
                 raise
-            _fail(f"svc failed unexpectedly: {type(err).__name__}: {err} (run with --debug for details).", ctx)
+            _fail(
+                f"svc failed unexpectedly: {type(err).__name__}: {err} (run with --debug for details).",
+                ctx,
+            )
 
 
 def _fail(message: str, ctx: click.Context) -> NoReturn:
     click.secho(f"error: {message}", err=True, fg="red")
     ctx.exit(EXIT_ERROR)
-
 
 
 @click.group(cls=SvcGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +59,11 @@ def main(debug: bool) -> None:
 
 def _data_option(func: F) -> F:
     return click.option(
-        "-d", "--data", "data", multiple=True, metavar="KEY=VALUE",
+        "-d",
+        "--data",
+        "data",
+        multiple=True,
+        metavar="KEY=VALUE",
         help="Answer a template question (repeatable).",
     )(func)
 
@@ -72,31 +78,63 @@ def _print_json(doc: Any) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--template", "-t", "template", default="builtin:python-service", show_default=True,
-              metavar="SRC", help="Template: builtin:NAME, a folder, a git URL, or a configured name.")
+@click.option(
+    "--template",
+    "-t",
+    "template",
+    default="builtin:python-service",
+    show_default=True,
+    metavar="SRC",
+    help="Template: builtin:NAME, a folder, a git URL, or a configured name.",
+)
 @click.option("--ref", help="Template version: a git tag, branch or commit (default: newest release).")
 @_data_option
 @click.option("--defaults", is_flag=True, help="Use defaults for unanswered questions; never prompt.")
 @click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, hooks, extensions).")
-@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path(),
-              help="Where to create the service folder (default: here).")
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Where to create the service folder (default: here).",
+)
 @click.option("--no-git", is_flag=True, help="Do not make the service a git repository.")
-def new(name: str, template: str, ref: str | None, data: tuple[str, ...], defaults: bool,
-        trust: bool, output_dir: Path, no_git: bool) -> None:
+def new(
+    name: str,
+    template: str,
+    ref: str | None,
+    data: tuple[str, ...],
+    defaults: bool,
+    trust: bool,
+    output_dir: Path,
+    no_git: bool,
+) -> None:
     """Create the service NAME from a template."""
     from .answers import parse_assignments
     from .generate import NewRequest, new_service
 
-    result = new_service(NewRequest(
-        name=name, template=template, ref=ref, data=parse_assignments(data),
-        interactive=_interactive(defaults), trust=trust, output_dir=output_dir,
-        make_git=not no_git,
-    ))
+    result = new_service(
+        NewRequest(
+            name=name,
+            template=template,
+            ref=ref,
+            data=parse_assignments(data),
+            interactive=_interactive(defaults),
+            trust=trust,
+            output_dir=output_dir,
+            make_git=not no_git,
+        )
+    )
     click.echo(f"Created {result.path} from {result.layer.describe()} ({result.layer.format}).")
     if result.identity is not None:
-        note = "" if result.identity.configured else (
-            " (no git identity is configured; set one with git config --global user.name/user.email)")
-        click.echo(f"Initial commit {result.commit[:12] if result.commit else ''} by {result.identity}{note}.")
+        note = (
+            ""
+            if result.identity.configured
+            else (" (no git identity is configured; set one with git config --global user.name/user.email)")
+        )
+        click.echo(
+            f"Initial commit {result.commit[:12] if result.commit else ''} by {result.identity}{note}."
+        )
     click.echo(f"Next: cd {result.path.name} and read its README.md.")
 
 
@@ -138,8 +176,17 @@ def _layer_doc(layer: Any) -> dict[str, Any]:
 @click.option("--commit", "commit", is_flag=True, help="Commit the update when it has no conflicts.")
 @click.option("--abort", is_flag=True, help="Undo an unfinished update, byte for byte.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def update(path: Path, ref: str | None, data: tuple[str, ...], defaults: bool, trust: bool,
-           dry_run: bool, commit: bool, abort: bool, as_json: bool) -> None:
+def update(
+    path: Path,
+    ref: str | None,
+    data: tuple[str, ...],
+    defaults: bool,
+    trust: bool,
+    dry_run: bool,
+    commit: bool,
+    abort: bool,
+    as_json: bool,
+) -> None:
     """Bring the service at PATH to a newer template, keeping every local change."""
     from . import update as updating
     from .answers import parse_assignments
@@ -148,15 +195,31 @@ def update(path: Path, ref: str | None, data: tuple[str, ...], defaults: bool, t
         root = updating.abort(path)
         click.echo(f"Aborted the update of {root}; it is back where it was.")
         return
-    result = updating.update(updating.UpdateRequest(
-        path=path, ref=ref, data=parse_assignments(data), interactive=_interactive(defaults),
-        trust=trust, dry_run=dry_run, commit=commit))
+    result = updating.update(
+        updating.UpdateRequest(
+            path=path,
+            ref=ref,
+            data=parse_assignments(data),
+            interactive=_interactive(defaults),
+            trust=trust,
+            dry_run=dry_run,
+            commit=commit,
+        )
+    )
     if as_json:
-        _print_json({"path": str(result.path), "status": result.status,
-                     "from": _layer_doc(result.before), "to": _layer_doc(result.after),
-                     "changed": result.changed, "conflicts": result.conflicts,
-                     "binary_conflicts": result.binary_conflicts, "committed": result.committed,
-                     "dry_run": dry_run})
+        _print_json(
+            {
+                "path": str(result.path),
+                "status": result.status,
+                "from": _layer_doc(result.before),
+                "to": _layer_doc(result.after),
+                "changed": result.changed,
+                "conflicts": result.conflicts,
+                "binary_conflicts": result.binary_conflicts,
+                "committed": result.committed,
+                "dry_run": dry_run,
+            }
+        )
     else:
         _show_update(result, dry_run)
     sys.exit(EXIT_ACT if result.conflicts else EXIT_OK)
@@ -179,8 +242,11 @@ def _show_update(result: Any, dry_run: bool) -> None:
         for rel in result.conflicts:
             kind = " (binary: your version kept)" if rel in result.binary_conflicts else ""
             click.echo(f"  {rel}{kind}", err=True)
-        click.echo("Resolve them (look for <<<<<<< markers), 'git add' them and 'git commit'; "
-                   "or undo with 'svc update --abort'.", err=True)
+        click.echo(
+            "Resolve them (look for <<<<<<< markers), 'git add' them and 'git commit'; "
+            "or undo with 'svc update --abort'.",
+            err=True,
+        )
     elif result.committed:
         click.echo(f"Committed {result.committed[:12]}.")
     else:

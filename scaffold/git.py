@@ -20,8 +20,15 @@ from .errors import GitError
 FALLBACK_NAME = "svc"
 FALLBACK_EMAIL = "svc@localhost"
 
-_LEAKY_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-               "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX", "GIT_COMMON_DIR")
+_LEAKY_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_PREFIX",
+    "GIT_COMMON_DIR",
+)
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -43,9 +50,7 @@ def run(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `git ARGS` in `cwd`; raise GitError on failure unless check is False."""
     cmd = ["git", *args]
-    done = subprocess.run(
-        cmd, cwd=cwd, env=clean_env(env), capture_output=True, input=input, check=False
-    )
+    done = subprocess.run(cmd, cwd=cwd, env=clean_env(env), capture_output=True, input=input, check=False)
     if check and done.returncode != 0:
         raise GitError(list(args), done.returncode, done.stderr.decode(errors="replace"))
     return done

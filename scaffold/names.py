@@ -13,11 +13,36 @@ MAX_LENGTH = 63
 
 # Modules a generated service imports besides the standard library; a package named
 # like one of them would shadow it and break the service at its first import.
-_SERVICE_IMPORTS = frozenset({
-    "fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings", "structlog",
-    "prometheus_client", "httpx", "httpcore", "anyio", "sniffio", "h11", "idna", "certifi",
-    "click", "typing_extensions", "annotated_types", "yaml", "pytest", "tests",
-})
+_SERVICE_IMPORTS = frozenset(
+    {
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "pydantic",
+        "pydantic_settings",
+        "structlog",
+        "prometheus_client",
+        "httpx",
+        "httpcore",
+        "anyio",
+        "sniffio",
+        "h11",
+        "idna",
+        "certifi",
+        "click",
+        "typing_extensions",
+        "annotated_types",
+        "yaml",
+        "pytest",
+        "tests",
+        "pydantic_core",
+        "uvloop",
+        "httptools",
+        "hatchling",
+        "mypy",
+        "ruff",
+    }
+)
 
 
 def package_name(service_name: str) -> str:
@@ -45,7 +70,8 @@ def validate_service_name(name: str) -> str:
     if package in sys.stdlib_module_names or package in _SERVICE_IMPORTS:
         raise UsageError(
             f"'{name}' would make a package '{package}' that shadows the Python module of the "
-            "same name the service imports; choose another name, e.g. '{name}-service'."
-            .replace("{name}", name)
+            "same name the service imports; choose another name, e.g. '{name}-service'.".replace(
+                "{name}", name
+            )
         )
     return name

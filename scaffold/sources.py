@@ -71,14 +71,14 @@ def builtin_names() -> list[str]:
 def parse(spec: str, cwd: Path | None = None) -> TemplateSource:
     """Classify SRC; raise SourceError when it names nothing svc can use."""
     if spec.startswith(BUILTIN_PREFIX):
-        name = spec[len(BUILTIN_PREFIX):]
+        name = spec[len(BUILTIN_PREFIX) :]
         if name not in builtin_names():
             known = ", ".join(BUILTIN_PREFIX + n for n in builtin_names())
             raise SourceError(f"There is no built-in template '{spec}'; built-in templates: {known}.")
         return TemplateSource("builtin", spec)
     if _URL.match(spec):
         if spec.startswith("file://"):
-            path = Path(spec[len("file://"):])
+            path = Path(spec[len("file://") :])
             if not path.exists():
                 raise SourceError(f"The template repository {spec} does not exist; check the path.")
         return TemplateSource("git", spec, remote=True)
@@ -139,9 +139,9 @@ def _mirror(url: str) -> Path:
                 finally:
                     shutil.rmtree(partial, ignore_errors=True)
         except GitError as err:
+            reason = err.stderr.splitlines()[-1] if err.stderr else str(err)
             raise SourceError(
-                f"Cannot fetch the template repository {url}: {err.stderr.splitlines()[-1] if err.stderr else err}; "
-                "check the URL and your access to it."
+                f"Cannot fetch the template repository {url} ({reason}); check the URL and your access to it."
             ) from err
     return mirror
 
@@ -206,7 +206,7 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
     """Yield a folder holding the template's files at the resolved version."""
     source = resolved.source
     if source.is_builtin:
-        yield builtin_root() / source.location[len(BUILTIN_PREFIX):]
+        yield builtin_root() / source.location[len(BUILTIN_PREFIX) :]
         return
     if source.kind == "directory":
         yield Path(source.location)

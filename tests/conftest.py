@@ -13,7 +13,7 @@ def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Give git a fixed identity and no user or system config, as a fresh CI machine has."""
     home = tmp_path_factory.mktemp("home")
     gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+    gitconfig.write_text('[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n')
     env = {
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),

@@ -21,9 +21,7 @@ def build_tree(root: Path, files: dict[str, str | bytes]) -> Path:
 
 def git(repo: Path, *args: str) -> str:
     """Run git in `repo` and return its stdout; fail the test on a non-zero exit."""
-    done = subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"git {' '.join(args)} failed: {done.stderr}"
     return done.stdout
 

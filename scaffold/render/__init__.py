@@ -44,9 +44,7 @@ def detect(template_dir: Path) -> Format:
         return "copier"
     if (template_dir / COOKIECUTTER_FILE).is_file():
         return "cookiecutter"
-    raise TemplateError(
-        f"{template_dir} is not a template: it has neither copier.yml nor cookiecutter.json."
-    )
+    raise TemplateError(f"{template_dir} is not a template: it has neither copier.yml nor cookiecutter.json.")
 
 
 def render(template_dir: Path, dest: Path, request: RenderRequest) -> RenderResult:
@@ -62,6 +60,14 @@ def render(template_dir: Path, dest: Path, request: RenderRequest) -> RenderResu
         answers = render_cookiecutter(template_dir, dest, request)
     check_contained(dest)
     return RenderResult(fmt, answers)
+
+
+def jinja_error(err: Exception) -> TemplateError:
+    """A Jinja error as one sentence naming the file and line, when jinja knows them."""
+    filename, lineno = getattr(err, "filename", None), getattr(err, "lineno", None)
+    where = (f" in {filename}" if filename else "") + (f" line {lineno}" if lineno else "")
+    reason = str(getattr(err, "message", None) or err).rstrip(".")
+    return TemplateError(f"The template has a Jinja error{where}: {reason}.")
 
 
 def check_contained(root: Path) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 import yaml
 
 from ..errors import TemplateError, UnsafeTemplateError
-from . import RenderRequest
+from . import RenderRequest, jinja_error
 
 
 def render_copier(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
     import copier
-    from copier.errors import CopierError, UnsafeTemplateError as CopierUnsafe
+    from copier.errors import CopierError
+    from copier.errors import UnsafeTemplateError as CopierUnsafe
     from jinja2 import TemplateError as JinjaError
 
     data = {"service_name": request.service_name, **request.data}
@@ -33,9 +34,7 @@ def render_copier(template_dir: Path, dest: Path, request: RenderRequest) -> dic
             "read it, then pass --trust if you trust it."
         ) from err
     except JinjaError as err:
-        where = f" in {err.filename}" if getattr(err, "filename", None) else ""
-        line = f" line {err.lineno}" if getattr(err, "lineno", None) else ""
-        raise TemplateError(f"The template has a Jinja error{where}{line}: {err.message}.") from err
+        raise jinja_error(err) from err
     except ValueError as err:
         raise TemplateError(_answer_message(err)) from err
     except (CopierError, OSError, KeyError, TypeError) as err:

@@ -1,0 +1,92 @@
+"""Time `svc --help` against `copier --help`, and `svc new` against `copier copy`.
+
+Run by hand: `python benchmarks/bench_new.py [--runs 7]`. Every command runs once as a
+warm-up, then the commands take turns (interleaved) for --runs rounds; the script prints
+each median and the ratios. The template is the built-in one, rendered by both tools into
+empty folders; `svc new` is timed with and without its git repository and first commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "templates" / "python-service"
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    runs = parser.parse_args().runs
+    work = Path(tempfile.mkdtemp(prefix="bench-new-"))
+    counter = iter(range(10**6))
+
+    def fresh() -> Path:
+        path = work / f"out{next(counter)}"
+        path.mkdir()
+        return path
+
+    commands = {
+        "svc --help": lambda: [str(BIN / "svc"), "--help"],
+        "copier --help": lambda: [str(BIN / "copier"), "--help"],
+        "svc new": lambda: [str(BIN / "svc"), "new", "billing", "--defaults", "-o", str(fresh())],
+        "svc new --no-git": lambda: [
+            str(BIN / "svc"),
+            "new",
+            "billing",
+            "--defaults",
+            "--no-git",
+            "-o",
+            str(fresh()),
+        ],
+        "copier copy": lambda: [
+            str(BIN / "copier"),
+            "copy",
+            "--defaults",
+            "--quiet",
+            "-d",
+            "service_name=billing",
+            str(TEMPLATE),
+            str(fresh() / "billing"),
+        ],
+    }
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    try:
+        for make in commands.values():
+            timed(make(), work)  # warm-up
+        for _ in range(runs):
+            for name, make in commands.items():
+                samples[name].append(timed(make(), work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    med = {name: statistics.median(values) * 1000 for name, values in samples.items()}
+    print(
+        f"{'command':<20} {'median ms':>10}   "
+        f"({runs} interleaved runs after a warm-up, {os.cpu_count()} CPUs)"
+    )
+    for name, value in med.items():
+        print(f"{name:<20} {value:>10.0f}")
+    print(
+        f"svc --help / copier --help      = {med['svc --help'] / med['copier --help']:.2f}  (target <= 0.33)"
+    )
+    print(f"svc new / copier copy           = {med['svc new'] / med['copier copy']:.2f}  (target <= 1.0)")
+    print(f"svc new --no-git / copier copy  = {med['svc new --no-git'] / med['copier copy']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
