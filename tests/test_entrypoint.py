@@ -55,3 +55,21 @@ def test_new_without_a_terminal_never_prompts(tmp_path):
     done = run(sys.executable, "-m", "scaffold", "new", "billing", "-o", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "billing" / ".svc.yml").is_file()
+
+
+def test_new_on_a_terminal_asks_the_unanswered_questions(tmp_path):
+    import pexpect
+    from template_repos import copier_template
+
+    repo = copier_template(tmp_path / "tpl")
+    child = pexpect.spawn(
+        sys.executable, ["-m", "scaffold", "new", "billing", "-t", str(repo), "-o", str(tmp_path)],
+        encoding="utf-8", timeout=30, dimensions=(40, 120),
+    )
+    child.expect("port")
+    child.send("\x15")  # clear the proposed default, as a user editing the answer would
+    child.send("9001\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "Listens on 9001." in (tmp_path / "billing" / "README.md").read_text()
