@@ -217,6 +217,7 @@ def update(
                 "conflicts": result.conflicts,
                 "binary_conflicts": result.binary_conflicts,
                 "committed": result.committed,
+                "migrations": result.migrations,
                 "dry_run": dry_run,
             }
         )
@@ -234,6 +235,8 @@ def _show_update(result: Any, dry_run: bool) -> None:
     for rel in result.changed:
         mark = "C" if rel in result.conflicts else "M"
         click.echo(f"  {mark} {rel}")
+    for command in result.migrations:
+        click.echo(f"  {'would run' if dry_run else 'ran'} {command}")
     if dry_run:
         click.echo(result.diff, nl=False)
         return

@@ -63,8 +63,7 @@ class Provenance:
         doc = {
             "schema_version": self.schema_version,
             "svc_version": self.svc_version,
-            "layers": [{k: v for k, v in vars(layer).items() if v is not None}
-                       for layer in self.layers],
+            "layers": [{k: v for k, v in vars(layer).items() if v is not None} for layer in self.layers],
             "answers": self.answers,
         }
         return _HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
@@ -87,9 +86,13 @@ def parse(text: str, where: str) -> Provenance:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ProvenanceError(f"{where} is not valid YAML ({err}); restore it with 'git checkout -- {FILENAME}'.") from err
+        raise ProvenanceError(
+            f"{where} is not valid YAML ({err}); restore it with 'git checkout -- {FILENAME}'."
+        ) from err
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list) or not doc["layers"]:
-        raise ProvenanceError(f"{where} has no template layers; restore it with 'git checkout -- {FILENAME}'.")
+        raise ProvenanceError(
+            f"{where} has no template layers; restore it with 'git checkout -- {FILENAME}'."
+        )
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ProvenanceError(
@@ -97,14 +100,19 @@ def parse(text: str, where: str) -> Provenance:
             "upgrade svc."
         )
     try:
-        layers = tuple(Layer(**{k: (str(v) if v is not None else None) for k, v in layer.items()})
-                       for layer in doc["layers"])
-    except TypeError as err:
+        layers = tuple(_layer(layer) for layer in doc["layers"])
+    except (TypeError, AttributeError) as err:
         raise ProvenanceError(f"{where} has a malformed layer ({err}).") from err
     answers = doc.get("answers") or {}
     if not isinstance(answers, dict):
         raise ProvenanceError(f"{where}: 'answers' must be a mapping.")
     return Provenance(layers, answers, str(doc.get("svc_version", "")), SCHEMA_VERSION)
+
+
+def _layer(entry: dict[str, Any]) -> Layer:
+    """One recorded layer; YAML may have read a version such as 1.0 as a number."""
+    fields: dict[str, Any] = {k: (str(v) if v is not None else None) for k, v in entry.items()}
+    return Layer(**fields)
 
 
 def load(root: Path) -> Provenance:
@@ -127,22 +135,61 @@ def _from_copier(path: Path) -> Provenance:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ProvenanceError(f"{path} is not valid YAML ({err}).") from err
-    src = doc.get("_src_path")
-    if not src:
+    if not isinstance(doc, dict) or not doc.get("_src_path"):
         raise ProvenanceError(f"{path} does not say which template made the project (_src_path).")
     answers = {k: v for k, v in doc.items() if not k.startswith("_")}
     ref = doc.get("_commit")
-    layer = Layer(source=str(src), format="copier", ref=str(ref) if ref else None)
+    layer = Layer(
+        source=_absolute_source(str(doc["_src_path"]), path.parent),
+        format="copier",
+        ref=str(ref) if ref else None,
+    )
     return Provenance((layer,), answers, origin=COPIER_ANSWERS)
+
+
+def _absolute_source(src: str, project: Path) -> str:
+    """copier and cruft record a local template path as typed, relative to wherever they ran;
+    the project's parent folder is the likeliest place (copier itself just fails)."""
+    if "://" in src or "@" in src.split("/")[0] or src.startswith(("/", "~", "gh:", "gl:")):
+        return src
+    for base in (project.parent, project):
+        candidate = (base / src).resolve()
+        if candidate.exists():
+            return str(candidate)
+    return src
 
 
 def _from_cruft(path: Path) -> Provenance:
     try:
         doc = json.loads(path.read_text())
         context = doc["context"]["cookiecutter"]
-        layer = Layer(source=str(doc["template"]), format="cookiecutter",
-                      ref=doc.get("checkout"), commit=doc.get("commit"))
+        layer = Layer(
+            source=_absolute_source(str(doc["template"]), path.parent),
+            format="cookiecutter",
+            ref=doc.get("checkout"),
+            commit=doc.get("commit"),
+        )
     except (ValueError, KeyError, TypeError) as err:
         raise ProvenanceError(f"{path} is not a valid cruft file ({err}).") from err
+    if doc.get("directory"):
+        raise ProvenanceError(
+            f"{path} names a template in a sub-folder ({doc['directory']}), which svc cannot "
+            "update yet; keep using 'cruft update' for this project."
+        )
     answers = {k: v for k, v in context.items() if not k.startswith("_")}
     return Provenance((layer,), answers, origin=CRUFT_FILE)
+
+
+def updated_cruft(text: str, layer: Layer, answers: dict[str, Any]) -> str:
+    """`.cruft.json` moved to `layer` with `answers`, so that `cruft check` and `cruft update`
+    agree with svc; keys svc does not know are kept as cruft wrote them."""
+    doc = json.loads(text)
+    doc["commit"] = layer.commit
+    if doc.get("checkout") is not None:
+        # cruft follows `checkout` on its next update; point it where svc went.
+        doc["checkout"] = layer.ref
+    context = doc.setdefault("context", {}).setdefault("cookiecutter", {})
+    context.update({k: v for k, v in answers.items() if not k.startswith("_")})
+    if "_commit" in context:
+        context["_commit"] = layer.commit
+    return json.dumps(doc, indent=2) + "\n"

@@ -5,35 +5,28 @@ How it works (docs/updates.md tells users the same):
 - The branch `svc/template` holds pristine renders of the template, one commit per
   version and answer set; `svc new` makes the first, which is also the service's first
   commit. The base of an update is the render that `.svc.yml` records: normally the
-  merge base of HEAD and `svc/template`; when that branch is missing or does not match,
-  svc renders the recorded version again.
+  merge base of HEAD and `svc/template` (or the template parent of an earlier update's
+  merge); when none matches, svc renders the recorded version again.
 - The target version is rendered once into a temporary folder and committed on top of
-  the base without touching the work tree. Then `git merge-recursive BASE -- HEAD TARGET`
-  merges it into the service, with rename detection, conflict markers and index stages,
-  and MERGE_HEAD set so that `git commit` finishes the update and `git merge --abort`
-  undoes it.
-- Before anything changes, `.git/svc-update.json` records HEAD and the old
-  `svc/template`; `svc update --abort` restores both byte for byte even after a SIGKILL.
+  the base without touching the work tree. `scaffold.merge` then merges it into the
+  service as an unfinished git merge, which `git commit` finishes and `svc update
+  --abort` (or `git merge --abort`) undoes.
+- Projects made by plain copier or cruft are read from their answers files; the first
+  update adds `.svc.yml` and keeps `.copier-answers.yml` / `.cruft.json` current.
+- A copier template's `_migrations` run after the merge, only with `--trust`.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from . import answers as answer_rules
-from . import git, provenance, sources
+from . import git, merge, migrations, provenance, sources
 from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError
 from .generate import TEMPLATE_BRANCH, render_layer
-
-STATE_FILE = "svc-update.json"
-_MERGE_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 
 Status = Literal["current", "updated", "conflicts"]
 
@@ -60,43 +53,74 @@ class UpdateResult:
     binary_conflicts: tuple[str, ...] = ()
     committed: str | None = None
     diff: str = ""
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """The two renders an update merges: the recorded base and the target, as commits."""
-
-    base: str
-    target: str
-    before: provenance.Layer
-    after: provenance.Layer
+    # Migrations run (or, on a dry run, that would run), as readable commands.
+    migrations: tuple[str, ...] = ()
 
 
 def update(request: UpdateRequest) -> UpdateResult:
     """Merge the newer template into the service at `request.path`."""
     root = _service_root(request.path)
-    _require_ready(root)
-    plan = _plan(root, request)
+    if not request.dry_run:
+        merge.settle(root)
+        _require_ready(root)
+    elif git.rev(root, "HEAD") is None:
+        raise RepositoryStateError(f"{root} has no commits yet; commit the service first.")
+    recorded = provenance.load(root)
+    plan = _plan(root, recorded, request)
     if plan is None:
-        layer = provenance.load(root).layers[0]
+        layer = recorded.layers[0]
         return UpdateResult(root, "current", layer, layer)
+    steps = _migrations(plan, recorded)
+    shown = tuple(m.describe() for m in steps)
     if request.dry_run:
-        with _scratch_worktree(root) as scratch:
-            changed, conflicts, binary = _merge(scratch, plan)
-            diff = _staged_diff(scratch)
-        return UpdateResult(root, "conflicts" if conflicts else "updated", plan.before, plan.after,
-                            changed, conflicts, binary, diff=diff)
-    _save_state(root, plan)
-    git.run("update-ref", f"refs/heads/{TEMPLATE_BRANCH}", plan.target, cwd=root)
-    changed, conflicts, binary = _merge(root, plan)
-    committed = None
-    if request.commit and not conflicts:
-        git.run("commit", "--quiet", "--no-edit", "--no-verify", cwd=root,
-                env=git.identity(root).env())
-        committed = git.out("rev-parse", "HEAD", cwd=root)
-        _state_path(root).unlink(missing_ok=True)
-    return UpdateResult(root, "conflicts" if conflicts else "updated", plan.before, plan.after,
-                        changed, conflicts, binary, committed)
+        with merge.scratch_worktree(root) as scratch:
+            found = merge.merge(scratch, plan)
+            diff = merge.staged_diff(scratch)
+        return _result(root, plan, found, diff=diff, migrations=shown)
+    if steps and not request.trust:
+        migrations.refuse_untrusted(steps)
+    found, committed = _apply(root, plan, steps, request.commit)
+    return _result(root, plan, found, committed=committed, migrations=shown)
+
+
+def _apply(
+    root: Path, plan: merge.Plan, steps: list[migrations.Migration], commit: bool
+) -> tuple[merge.Outcome, str | None]:
+    """Merge (and migrate) in the service itself; on any failure, put everything back."""
+    merge.save_state(root, plan)
+    try:
+        found = merge.merge(root, plan)
+        if steps:
+            merge.set_phase(root, "migrating")
+            migrations.run(root, steps)
+            merge.stage_all_but_conflicts(root, found.conflicts)
+            merge.set_phase(root, "merged")
+            found = merge.outcome(root)
+        if not (commit and not found.conflicts):
+            return found, None
+        git.run("commit", "--quiet", "--no-edit", "--no-verify", cwd=root, env=git.identity(root).env())
+    except BaseException:
+        # Ctrl-C included: the contract promises nothing half-done.
+        state = merge.load_state(root)
+        if state is not None:
+            merge.restore(root, state)
+        raise
+    merge.finish(root, plan.target)
+    return found, git.out("rev-parse", "HEAD", cwd=root)
+
+
+def _result(root: Path, plan: merge.Plan, found: merge.Outcome, **extra: Any) -> UpdateResult:
+    status: Status = "conflicts" if found.conflicts else "updated"
+    return UpdateResult(
+        root,
+        status,
+        plan.before,
+        plan.after,
+        found.changed,
+        found.conflicts,
+        found.binary_conflicts,
+        **extra,
+    )
 
 
 def diff(path: Path, ref: str | None = None) -> UpdateResult:
@@ -107,29 +131,23 @@ def diff(path: Path, ref: str | None = None) -> UpdateResult:
 def abort(path: Path) -> Path:
     """Put the service back exactly as it was before the unfinished update."""
     root = _service_root(path)
-    state_path = _state_path(root)
-    if not state_path.is_file():
+    state = merge.load_state(root)
+    if state is None:
         raise RepositoryStateError(f"There is no unfinished svc update in {root} to abort.")
-    state = json.loads(state_path.read_text())
-    gdir = git.git_dir(root)
-    # A SIGKILLed git leaves its lock behind; the update owned it, so it is stale.
-    (gdir / "index.lock").unlink(missing_ok=True)
-    added = set(_tree_paths(root, state["target"])) - set(_tree_paths(root, state["head"]))
-    git.run("reset", "--hard", "--quiet", state["head"], cwd=root)
-    for rel in added:
-        candidate = root / rel
-        if (candidate.is_file() or candidate.is_symlink()) and not git.ok(
-                "ls-files", "--error-unmatch", rel, cwd=root):
-            candidate.unlink()
-    if state.get("template"):
-        git.run("update-ref", f"refs/heads/{TEMPLATE_BRANCH}", state["template"], cwd=root)
-    else:
-        git.run("update-ref", "-d", f"refs/heads/{TEMPLATE_BRANCH}", cwd=root)
-    state_path.unlink()
+    merged = (git.git_dir(root) / "MERGE_HEAD").exists()
+    if not merged and git.out("rev-parse", "HEAD", cwd=root) != state["head"]:
+        # `git commit` finished the update since: that is history now, not ours to rewrite.
+        merge.settle(root)
+        raise RepositoryStateError(
+            f"The update of {root} was already committed; undo it with 'git revert -m 1 "
+            "HEAD' (or 'git reset --hard HEAD^' if it is not pushed)."
+        )
+    merge.restore(root, state)
     return root
 
 
 # --- steps ---------------------------------------------------------------------------------
+
 
 def _service_root(path: Path) -> Path:
     path = path.resolve()
@@ -138,46 +156,69 @@ def _service_root(path: Path) -> Path:
     if not git.is_repo(path):
         raise RepositoryStateError(
             f"{path} is not the top of a git repository; svc update merges with git, so run "
-            "'git init' and commit the service first.")
+            "'git init' and commit the service first."
+        )
     return path
 
 
 def _require_ready(root: Path) -> None:
     gdir = git.git_dir(root)
-    if _state_path(root).is_file() or any((gdir / name).exists() for name in _MERGE_STATE):
+    if merge.state_path(root).is_file() or any((gdir / n).exists() for n in merge.MERGE_STATE):
         raise RepositoryStateError(
             f"{root} is in the middle of a merge or an update; finish it with 'git commit' "
-            "or undo it with 'svc update --abort'.")
+            "or undo it with 'svc update --abort' (or 'git merge --abort')."
+        )
     if git.rev(root, "HEAD") is None:
         raise RepositoryStateError(f"{root} has no commits yet; commit the service first.")
     if not git.is_clean(root):
         raise RepositoryStateError(
-            f"{root} has uncommitted changes; commit or stash them (git stash -u) and run svc update again.")
+            f"{root} has uncommitted changes; commit or stash them (git stash -u) and run svc update again."
+        )
 
 
-def _plan(root: Path, request: UpdateRequest) -> _Plan | None:
+def _plan(root: Path, recorded: provenance.Provenance, request: UpdateRequest) -> merge.Plan | None:
     """Decide base and target; None when the service is already where the request points."""
-    recorded = provenance.load(root)
     before = recorded.layers[0]
     source = sources.parse(before.source)
     resolved = sources.resolve(source, request.ref)
     answers = answer_rules.combine(recorded.answers, request.data)
     unchanged = not answer_rules.changed(recorded.answers, request.data)
-    if unchanged and _same_version(before, resolved) and recorded.origin == provenance.FILENAME:
+    if unchanged and _same_version(before, resolved):
         return None
     base = _base_commit(root, recorded)
-    target_prov, target_tree = _render_commit_tree(root, resolved, recorded.service_name, answers, request)
+    target_prov, target_tree = _render_tree(root, resolved, recorded.service_name, answers, request)
     if unchanged and target_tree == git.out("rev-parse", f"{base}^{{tree}}", cwd=root):
         return None
     message = f"Render {target_prov.layers[0].describe()}"
     target = git.commit_tree(root, target_tree, message, [base], _svc_identity(root))
-    return _Plan(base, target, before, target_prov.layers[0])
+    return merge.Plan(base, target, before, target_prov.layers[0], target_prov.answers)
 
 
 def _same_version(layer: provenance.Layer, resolved: sources.Resolved) -> bool:
     if resolved.commit is not None:
-        return resolved.commit == layer.commit
+        return resolved.commit == (layer.commit or _commit_of(layer))
     return resolved.source.kind == "builtin" and resolved.version == layer.version
+
+
+def _commit_of(layer: provenance.Layer) -> str | None:
+    """The commit a copier answers file's `_commit` (a tag or `git describe`) names."""
+    if not layer.ref:
+        return None
+    try:
+        return sources.resolve(sources.parse(layer.source), layer.ref).commit
+    except SourceError:
+        return None
+
+
+def _migrations(plan: merge.Plan, recorded: provenance.Provenance) -> list[migrations.Migration]:
+    if plan.after.format != "copier" or plan.after.commit is None:
+        return []
+    resolved = sources.Resolved(
+        sources.parse(plan.after.source), plan.after.ref, plan.after.commit, plan.after.version
+    )
+    with sources.materialize(resolved) as template_dir:
+        config = migrations.load_config(template_dir)
+    return migrations.pending(config, plan.before, plan.after, plan.answers)
 
 
 def _svc_identity(root: Path) -> git.Identity:
@@ -185,8 +226,12 @@ def _svc_identity(root: Path) -> git.Identity:
     return ident if ident.configured else git.Identity(git.FALLBACK_NAME, git.FALLBACK_EMAIL, False)
 
 
-def _render_commit_tree(
-    root: Path, resolved: sources.Resolved, name: str, answers: dict[str, Any], request: UpdateRequest,
+def _render_tree(
+    root: Path,
+    resolved: sources.Resolved,
+    name: str,
+    answers: dict[str, Any],
+    request: UpdateRequest,
 ) -> tuple[provenance.Provenance, str]:
     """Render `resolved` with `answers` and store it as a tree in the service's repository."""
     with tempfile.TemporaryDirectory(prefix="svc-render-") as tmp:
@@ -198,31 +243,45 @@ def _render_commit_tree(
 
 
 def _base_commit(root: Path, recorded: provenance.Provenance) -> str:
-    """The commit holding the render `.svc.yml` records: found on svc/template, or rebuilt."""
-    found = _recorded_render_on_branch(root, recorded)
+    """The commit holding the render `.svc.yml` records: found in history, or rebuilt."""
+    found = _recorded_render(root, recorded)
     if found:
         return found
     layer = recorded.layers[0]
     try:
-        resolved = sources.resolve(sources.parse(layer.source), layer.commit or layer.ref)
-        tree = _render_commit_tree(root, resolved, recorded.service_name, recorded.answers,
-                                   UpdateRequest(path=root))[1]
+        tree = _render_tree(
+            root,
+            _recorded_version(layer),
+            recorded.service_name,
+            recorded.answers,
+            UpdateRequest(path=root),
+        )[1]
     except ScaffoldError as err:
         raise ProvenanceError(
-            f"The base of the update cannot be found: branch {TEMPLATE_BRANCH} does not hold the "
-            f"render of {layer.describe()}, and rendering it again failed ({err}); fetch the branch "
-            f"(git fetch origin {TEMPLATE_BRANCH}:{TEMPLATE_BRANCH}) and try again.") from err
+            f"The base of the update cannot be found: branch {TEMPLATE_BRANCH} does not hold "
+            f"the render of {layer.describe()}, and rendering it again failed ({err}); fetch "
+            f"the branch (git fetch origin {TEMPLATE_BRANCH}:{TEMPLATE_BRANCH}) and try again."
+        ) from err
     return git.commit_tree(root, tree, f"Render {layer.describe()} (rebuilt)", [], _svc_identity(root))
 
 
-def _recorded_render_on_branch(root: Path, recorded: provenance.Provenance) -> str | None:
-    if git.rev(root, TEMPLATE_BRANCH) is None:
-        return None
-    candidates = git.out("log", "--format=%H", "-n", "50", TEMPLATE_BRANCH, cwd=root).split()
-    merge_base = git.run("merge-base", "HEAD", TEMPLATE_BRANCH, cwd=root, check=False)
-    if merge_base.returncode == 0:
-        candidates.insert(0, merge_base.stdout.decode().strip())
-    for commit in candidates:
+def _recorded_version(layer: provenance.Layer) -> sources.Resolved:
+    """The template exactly as recorded: its commit, labelled with the recorded ref, so the
+    render (copier's answers file included) is byte for byte what the service was made from."""
+    source = sources.parse(layer.source)
+    if source.kind != "git":
+        return sources.resolve(source, layer.version if source.is_builtin else None)
+    pinned = sources.resolve(source, layer.commit or layer.ref)
+    if layer.commit and layer.ref and _commit_of(layer) != layer.commit:
+        # The tag moved since; render the recorded commit under its own name.
+        return replace(pinned, ref=pinned.commit)
+    return replace(pinned, ref=layer.ref or pinned.ref, version=layer.version or pinned.version)
+
+
+def _recorded_render(root: Path, recorded: provenance.Provenance) -> str | None:
+    """A commit whose `.svc.yml` names the recorded layers and answers: the merge base with
+    svc/template, a template parent of an earlier update's merge, or the branch's history."""
+    for commit in _base_candidates(root):
         shown = git.run("show", f"{commit}:{provenance.FILENAME}", cwd=root, check=False)
         if shown.returncode != 0:
             continue
@@ -235,81 +294,24 @@ def _recorded_render_on_branch(root: Path, recorded: provenance.Provenance) -> s
     return None
 
 
-def _merge(workdir: Path, plan: _Plan) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Merge the target render into `workdir`; return changed, conflicted and binary paths."""
-    gdir = git.git_dir(workdir)
-    # MERGE_HEAD first: from here on `git merge --abort` knows there is a merge to undo.
-    (gdir / "MERGE_HEAD").write_text(plan.target + "\n")
-    (gdir / "MERGE_MODE").write_text("no-ff")
-    (gdir / "MERGE_MSG").write_text(
-        f"Update template to {plan.after.describe()}\n\nFrom {plan.before.describe()}, by svc update.\n")
-    label = {f"GITHEAD_{plan.target}": f"template {plan.after.version or plan.target[:12]}"}
-    done = git.run("merge-recursive", plan.base, "--", "HEAD", plan.target, cwd=workdir,
-                   env=label, check=False)
-    if done.returncode not in (0, 1):
-        raise ScaffoldError(f"git could not merge the template: {done.stderr.decode().strip()}")
-    _write_provenance(workdir, plan)
-    conflicts = tuple(git.out("diff", "--name-only", "--diff-filter=U", cwd=workdir).splitlines())
-    binary = tuple(p for p in conflicts if _is_binary_conflict(workdir, p))
-    changed = tuple(git.out("diff", "--cached", "--name-only", "HEAD", cwd=workdir).splitlines())
-    return changed, conflicts, binary
-
-
-def _write_provenance(workdir: Path, plan: _Plan) -> None:
-    """.svc.yml always ends as the target's: svc owns it, local edits to it do not merge."""
-    blob = git.run("show", f"{plan.target}:{provenance.FILENAME}", cwd=workdir).stdout
-    (workdir / provenance.FILENAME).write_bytes(blob)
-    git.run("add", "--", provenance.FILENAME, cwd=workdir)
-
-
-def _is_binary_conflict(workdir: Path, rel: str) -> bool:
-    """Git's own test: a NUL byte in the first 8000 bytes of any side makes a file binary."""
-    for line in git.out("ls-files", "--unmerged", "--", rel, cwd=workdir).splitlines():
-        blob = line.split()[1]
-        if b"\0" in git.run("cat-file", "blob", blob, cwd=workdir).stdout[:8000]:
-            return True
-    return False
-
-
-def _staged_diff(workdir: Path) -> str:
-    git.run("add", "--all", cwd=workdir)
-    return git.run("diff", "--cached", "--binary", "HEAD", cwd=workdir).stdout.decode(errors="replace")
-
-
-@contextmanager
-def _scratch_worktree(root: Path) -> Iterator[Path]:
-    """A throw-away checkout of HEAD, so a dry run leaves the service untouched."""
-    tmp = Path(tempfile.mkdtemp(prefix="svc-dry-run-"))
-    scratch = tmp / "worktree"
-    git.run("worktree", "add", "--quiet", "--detach", str(scratch), "HEAD", cwd=root)
-    try:
-        yield scratch
-    finally:
-        git.run("worktree", "remove", "--force", str(scratch), cwd=root, check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
-        git.run("worktree", "prune", cwd=root, check=False)
-
-
-def _save_state(root: Path, plan: _Plan) -> None:
-    state = {
-        "head": git.out("rev-parse", "HEAD", cwd=root),
-        "template": git.rev(root, TEMPLATE_BRANCH),
-        "target": plan.target,
-    }
-    tmp = _state_path(root).with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    tmp.replace(_state_path(root))
-
-
-def _state_path(root: Path) -> Path:
-    return git.git_dir(root) / STATE_FILE
-
-
-def _tree_paths(root: Path, commit: str) -> list[str]:
-    return git.out("ls-tree", "-r", "--name-only", "-z", commit, cwd=root).split("\0")
+def _base_candidates(root: Path) -> list[str]:
+    found: list[str] = []
+    has_branch = git.rev(root, TEMPLATE_BRANCH) is not None
+    if has_branch:
+        done = git.run("merge-base", "HEAD", TEMPLATE_BRANCH, cwd=root, check=False)
+        found += done.stdout.decode().split()
+    # svc/template moves only when svc next runs after `git commit`, and a clone may lack it:
+    # the merges svc made name their template render as second parent.
+    merges = git.out("log", "--merges", "-n", "20", "--format=%P", "HEAD", cwd=root)
+    for line in merges.splitlines():
+        found += line.split()[1:]
+    if has_branch:
+        found += git.out("log", "--format=%H", "-n", "50", TEMPLATE_BRANCH, cwd=root).split()
+    return list(dict.fromkeys(found))
 
 
 # --- check ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LayerStatus:
@@ -329,7 +331,17 @@ def check(path: Path) -> list[LayerStatus]:
             newest = sources.newest(sources.parse(layer.source))
         except SourceError as err:
             raise SourceError(f"Cannot check {layer.source}: {err}") from err
-        statuses.append(LayerStatus(layer.source, layer.version or layer.ref, newest.version,
-                                    behind=not _same_version(layer, newest)
-                                    and newest.source.kind != "directory"))
+        current = layer.version or _version_label(layer)
+        statuses.append(
+            LayerStatus(
+                layer.source,
+                current,
+                newest.version,
+                behind=not _same_version(layer, newest) and newest.source.kind != "directory",
+            )
+        )
     return statuses
+
+
+def _version_label(layer: provenance.Layer) -> str | None:
+    return layer.ref or (layer.commit[:12] if layer.commit else None)

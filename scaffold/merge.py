@@ -1,0 +1,245 @@
+"""The git side of `svc update`: merge a template render into a service, and undo it.
+
+The update is a real merge: `git merge-recursive BASE -- HEAD TARGET` with MERGE_HEAD
+written first, so git records conflicts in the index (`git status` shows `UU`), `git
+commit` finishes the update and `git merge --abort` undoes it. Before anything changes,
+`.git/svc-update.json` records HEAD and `svc/template`; `restore` puts both back, and the
+work tree with them, even after the update process was killed half-way.
+
+`svc/template` moves to the target render only once the update is committed: by `svc
+update --commit`, or by the next svc run after a `git commit` (`settle`). So `git merge
+--abort` alone also leaves the repository exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import git, provenance
+from .errors import ScaffoldError
+from .generate import TEMPLATE_BRANCH
+
+STATE_FILE = "svc-update.json"
+MERGE_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+# Files svc writes itself: the target's version wins, local edits to them are not merged.
+OWNED = (provenance.FILENAME, provenance.COPIER_ANSWERS)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The two renders an update merges (as commits), and what the service records after."""
+
+    base: str
+    target: str
+    before: provenance.Layer
+    after: provenance.Layer
+    answers: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    changed: tuple[str, ...]
+    conflicts: tuple[str, ...]
+    binary_conflicts: tuple[str, ...]
+
+
+def merge(workdir: Path, plan: Plan) -> Outcome:
+    """Merge the target render into `workdir`, leaving an unfinished merge git can finish."""
+    gdir = git.git_dir(workdir)
+    # MERGE_HEAD first: from here on `git merge --abort` knows there is a merge to undo.
+    (gdir / "MERGE_HEAD").write_text(plan.target + "\n")
+    (gdir / "MERGE_MODE").write_text("no-ff")
+    (gdir / "MERGE_MSG").write_text(
+        f"Update template to {plan.after.describe()}\n\nFrom {plan.before.describe()}, by svc update.\n"
+    )
+    label = {f"GITHEAD_{plan.target}": f"template {plan.after.version or plan.target[:12]}"}
+    done = git.run(
+        "merge-recursive", plan.base, "--", "HEAD", plan.target, cwd=workdir, env=label, check=False
+    )
+    if done.returncode not in (0, 1):
+        raise ScaffoldError(f"git could not merge the template: {done.stderr.decode().strip()}")
+    _write_owned_files(workdir, plan)
+    return outcome(workdir)
+
+
+def outcome(workdir: Path) -> Outcome:
+    conflicts = tuple(git.out("diff", "--name-only", "--diff-filter=U", cwd=workdir).splitlines())
+    binary = tuple(p for p in conflicts if _is_binary_conflict(workdir, p))
+    changed = tuple(git.out("diff", "--cached", "--name-only", "HEAD", cwd=workdir).splitlines())
+    return Outcome(changed, conflicts, binary)
+
+
+def _write_owned_files(workdir: Path, plan: Plan) -> None:
+    """Provenance and answers files end as the target's: svc keeps them, they do not merge."""
+    target_paths = set(tree_paths(workdir, plan.target))
+    for rel in OWNED:
+        if rel in target_paths:
+            blob = git.run("show", f"{plan.target}:{rel}", cwd=workdir).stdout
+            (workdir / rel).write_bytes(blob)
+            git.run("add", "--", rel, cwd=workdir)
+    cruft = workdir / provenance.CRUFT_FILE
+    if cruft.is_file() and git.ok("cat-file", "-e", f"HEAD:{provenance.CRUFT_FILE}", cwd=workdir):
+        # A project made by cruft: keep .cruft.json current so cruft still works on it.
+        cruft.write_text(provenance.updated_cruft(cruft.read_text(), plan.after, plan.answers))
+        git.run("add", "--", provenance.CRUFT_FILE, cwd=workdir)
+
+
+def _is_binary_conflict(workdir: Path, rel: str) -> bool:
+    """Git's own test: a NUL byte in the first 8000 bytes of any side makes a file binary."""
+    for line in git.out("ls-files", "--unmerged", "--", rel, cwd=workdir).splitlines():
+        blob = line.split()[1]
+        if b"\0" in git.run("cat-file", "blob", blob, cwd=workdir).stdout[:8000]:
+            return True
+    return False
+
+
+def stage_all_but_conflicts(workdir: Path, conflicts: tuple[str, ...]) -> None:
+    """Stage what migrations changed, leaving conflicted files unresolved."""
+    excludes = [f":(exclude,literal){rel}" for rel in conflicts]
+    git.run("add", "--all", "--", ".", *excludes, cwd=workdir)
+
+
+def staged_diff(workdir: Path) -> str:
+    git.run("add", "--all", cwd=workdir)
+    return git.run("diff", "--cached", "--binary", "HEAD", cwd=workdir).stdout.decode(errors="replace")
+
+
+@contextmanager
+def scratch_worktree(root: Path) -> Iterator[Path]:
+    """A throw-away checkout of HEAD, so a dry run leaves the service untouched."""
+    tmp = Path(tempfile.mkdtemp(prefix="svc-dry-run-"))
+    scratch = tmp / "worktree"
+    git.run("worktree", "add", "--quiet", "--detach", str(scratch), "HEAD", cwd=root)
+    try:
+        yield scratch
+    finally:
+        git.run("worktree", "remove", "--force", str(scratch), cwd=root, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+        git.run("worktree", "prune", cwd=root, check=False)
+
+
+# --- the state file: abort, and settling a finished update ---------------------------------
+
+
+def save_state(root: Path, plan: Plan, phase: str = "merging") -> None:
+    """Record what `restore` needs, atomically, before the update changes anything."""
+    state = {
+        "head": git.out("rev-parse", "HEAD", cwd=root),
+        "template": git.rev(root, TEMPLATE_BRANCH),
+        "target": plan.target,
+        "phase": phase,
+    }
+    _write_state(root, state)
+
+
+def set_phase(root: Path, phase: str) -> None:
+    state = load_state(root)
+    if state is not None:
+        _write_state(root, {**state, "phase": phase})
+
+
+def _write_state(root: Path, state: dict[str, Any]) -> None:
+    path = state_path(root)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)
+
+
+def load_state(root: Path) -> dict[str, Any] | None:
+    path = state_path(root)
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text())
+    except ValueError:
+        # Written by rename, so never half a file; unreadable means tampered with.
+        raise ScaffoldError(
+            f"{path} is not valid JSON; delete it and run 'git merge --abort' if a merge is in progress."
+        ) from None
+    return state if isinstance(state, dict) else None
+
+
+def state_path(root: Path) -> Path:
+    return git.git_dir(root) / STATE_FILE
+
+
+def restore(root: Path, state: dict[str, Any]) -> None:
+    """Put HEAD, index, work tree and svc/template back as `state` recorded them."""
+    # A killed git leaves its lock behind; the update owned it, so it is stale.
+    (git.git_dir(root) / "index.lock").unlink(missing_ok=True)
+    added = set(tree_paths(root, state["target"])) - set(tree_paths(root, state["head"]))
+    git.run("reset", "--hard", "--quiet", state["head"], cwd=root)
+    for rel in sorted(added):
+        _remove_untracked(root, rel)
+    if state.get("phase") == "migrating":
+        # Killed while migrations ran: the files they made are not staged yet. The tree was
+        # clean before the update, so every untracked, non-ignored file is theirs.
+        git.run("clean", "-d", "--force", "--quiet", cwd=root)
+    _reset_template_branch(root, state.get("template"))
+    for name in ("MERGE_HEAD", "MERGE_MODE", "MERGE_MSG"):
+        (git.git_dir(root) / name).unlink(missing_ok=True)
+    state_path(root).unlink(missing_ok=True)
+
+
+def _remove_untracked(root: Path, rel: str) -> None:
+    candidate = root / rel
+    if not (candidate.is_file() or candidate.is_symlink()):
+        return
+    if git.ok("ls-files", "--error-unmatch", "--", rel, cwd=root):
+        return
+    candidate.unlink()
+    parent = candidate.parent
+    while parent != root and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+def _reset_template_branch(root: Path, commit: str | None) -> None:
+    ref = f"refs/heads/{TEMPLATE_BRANCH}"
+    if commit:
+        git.run("update-ref", ref, commit, cwd=root)
+    elif git.rev(root, ref) is not None:
+        git.run("update-ref", "-d", ref, cwd=root)
+
+
+def finish(root: Path, target: str) -> None:
+    """The update is committed: the target render becomes the branch's tip."""
+    tip = git.rev(root, TEMPLATE_BRANCH)
+    # Never move the branch back: a fetched svc/template may already be past this render.
+    if tip is None or not git.ok("merge-base", "--is-ancestor", target, tip, cwd=root):
+        git.run("update-ref", f"refs/heads/{TEMPLATE_BRANCH}", target, cwd=root)
+    state_path(root).unlink(missing_ok=True)
+
+
+def settle(root: Path) -> None:
+    """Tidy up after an update that git itself finished or abandoned.
+
+    After `git commit` the merge is in HEAD: move svc/template to its render. After `git
+    merge --abort` (or a kill before the merge began) HEAD and the tree are as before: just
+    forget the update. While a merge is still under way, leave everything for --abort.
+    """
+    state = load_state(root)
+    if state is None or (git.git_dir(root) / "MERGE_HEAD").exists():
+        return
+    head = git.out("rev-parse", "HEAD", cwd=root)
+    if head == state["head"]:
+        if git.is_clean(root):
+            _reset_template_branch(root, state.get("template"))
+            state_path(root).unlink()
+        return
+    if git.ok("merge-base", "--is-ancestor", state["target"], head, cwd=root):
+        finish(root, state["target"])
+    else:
+        state_path(root).unlink()
+
+
+def tree_paths(root: Path, commit: str) -> list[str]:
+    listing = git.run("ls-tree", "-r", "--name-only", "-z", commit, cwd=root).stdout
+    return [p for p in listing.decode(errors="surrogateescape").split("\0") if p]

@@ -1,0 +1,103 @@
+"""A real `svc update` process, SIGKILLed at observed points, then undone by `svc update --abort`.
+
+No debug hooks: the test watches the file system for the update's own traces (the state
+file, MERGE_HEAD, a file the merge rewrites, a file a migration writes) and kills the
+whole process group the moment it sees one. A template migration that sleeps keeps the
+update alive until the kill, so every kill point is reached whatever the machine's speed.
+Where exactly the signal lands after the trace appears varies; the promise holds anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from update_support import (
+    BASE_FILES,
+    TemplateRepo,
+    commit_all,
+    edit,
+    git,
+    new_service,
+    repo_state,
+    svc,
+    template_repo,
+    with_changes,
+)
+
+FILES = 150  # enough that git spends a noticeable while writing the merge into the tree
+BULK: dict[str, str | bytes] = {f"bulk/file{i:04}.txt": f"line {i}\n" * 20 for i in range(FILES)}
+WATCHED = f"bulk/file{FILES // 2:04}.txt"
+# Writes a file and edits one, says it started, then waits to be killed.
+SLOW_MIGRATION = (
+    "echo migrated > MIGRATED.txt; echo '# migrated' >> README.md; touch .git/migration-started; sleep 600"
+)
+
+
+def _changed(service: Path, rel: str, original: bytes) -> Callable[[], bool]:
+    return lambda: (service / rel).read_bytes() != original
+
+
+KILL_POINTS: dict[str, Callable[[Path], Callable[[], bool]]] = {
+    "state file written": lambda s: (s / ".git/svc-update.json").exists,
+    "merge started": lambda s: (s / ".git/MERGE_HEAD").exists,
+    "merge writing the tree": lambda s: _changed(s, WATCHED, (s / WATCHED).read_bytes()),
+    "migration running": lambda s: (s / ".git/migration-started").exists,
+}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("interrupt")
+    template: TemplateRepo = template_repo(root / "template", "copier")
+    template.release("v1.0.0", {**BASE_FILES, **BULK})
+    made = new_service(template, root / "out")
+    edit(made / "README.md", "Ask the platform team.", "Ask the platform team.\nLOCAL line")
+    commit_all(made, "local")
+    template.extra_config = {"_migrations": [{"version": "v2.0.0", "command": SLOW_MIGRATION}]}
+    bulk_v2 = {rel: text + "changed\n" for rel, text in BULK.items() if isinstance(text, str)}
+    template.release("v2.0.0", with_changes({**BASE_FILES, **bulk_v2}, {"docs/new/page.md": "new\n"}))
+    return made
+
+
+def _kill_when(service: Path, seen: Callable[[], bool]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "update", str(service), "--trust"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        while not seen():
+            assert proc.poll() is None, f"svc update ended early: {proc.communicate()[1]!r}"
+            time.sleep(0.005)
+    finally:
+        # The whole group: git and the migration die with svc, as on a closed terminal.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkill_then_abort_restores_everything(service: Path, point: str) -> None:
+    before = repo_state(service)
+
+    _kill_when(service, KILL_POINTS[point](service))
+    assert (service / ".git/svc-update.json").exists()
+    if (service / ".git/MERGE_HEAD").exists():
+        refused = svc("update", service, "--trust")
+        assert refused.exit_code == 2 and "--abort" in refused.output
+
+    result = svc("update", "--abort", service)
+
+    assert result.exit_code == 0, result.output
+    assert repo_state(service) == before
+    (service / ".git/migration-started").unlink(missing_ok=True)
+    assert git(service, "fsck", "--no-progress", "--no-dangling") == ""
