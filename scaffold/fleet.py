@@ -1,0 +1,395 @@
+"""`svc fleet`: check or update many service repositories at once.
+
+One function per service returns an `Outcome`; a pool of processes runs them; every
+outcome is reported, and one service failing never stops the others.
+
+- Processes, not threads: copier and cookiecutter change the working directory, which is
+  process-wide. The pool uses the spawn context, so a child never inherits the parent's
+  locks or open git processes.
+- `update` works in a temporary git worktree, detached at the service's HEAD: the branch
+  the team has checked out, its work tree and its index are never touched, dirty or not.
+  The new branch is created only after the update is committed, so a conflict, an error
+  or Ctrl-C leaves no branch behind; `svc/template` (a ref every worktree shares) is put
+  back whenever no branch was made.
+- Ctrl-C: children ignore SIGINT and finish the service in hand (cleanly, whichever way it
+  goes); the parent sets a stop flag so no further service starts.
+- A child that dies (a crash in a render) breaks the whole pool; the services it had in
+  flight are tidied up and run again one at a time, so only the culprit is reported failed.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import multiprocessing.synchronize
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+from . import git, provenance, sources
+from .errors import ScaffoldError, UsageError
+from .generate import TEMPLATE_BRANCH
+
+DEFAULT_BRANCH = "svc/update-{version}"
+PROVENANCE_FILES = (provenance.FILENAME, provenance.COPIER_ANSWERS, provenance.CRUFT_FILE)
+
+Status = Literal[
+    "current", "behind", "updated", "conflicts", "exists", "not-a-service", "broken", "failed", "interrupted"
+]
+# What leaves nothing for the user to do; anything else makes the fleet exit 1.
+CLEAN: frozenset[str] = frozenset({"current", "updated", "not-a-service"})
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    source: str
+    current: str | None
+    newest: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one service; `reason` says why when it is not clean."""
+
+    path: Path
+    status: Status
+    reason: str = ""
+    layers: tuple[LayerInfo, ...] = ()
+    branch: str | None = None
+    commit: str | None = None
+    files: tuple[str, ...] = ()
+    pushed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def clean(self) -> bool:
+        return self.status in CLEAN
+
+
+@dataclass(frozen=True)
+class UpdateOptions:
+    ref: str | None = None
+    branch: str = DEFAULT_BRANCH
+    push: bool = False
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Every candidate service the PATHs name: services, folders of services, path-list files."""
+    found: list[Path] = []
+    for path in paths:
+        found += _expand(Path(path), depth=0)
+    if not any(_looks_like_service(p) for p in found):
+        raise UsageError(
+            "No service found under the given paths; give service folders or folders holding them."
+        )
+    return list(dict.fromkeys(found))
+
+
+def _expand(path: Path, depth: int) -> list[Path]:
+    path = path.expanduser().resolve()
+    if path.is_file() and depth == 0:
+        return _from_list(path)
+    if not path.is_dir():
+        raise UsageError(
+            f"{path} does not exist; give a service folder, a folder of services or a file of paths."
+        )
+    if _looks_like_service(path):
+        return [path]
+    # A folder of services: its direct children, hidden ones (.git, .venv) excepted. A folder
+    # holding no service is itself reported, as not a service, rather than silently dropped.
+    children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return children if any(_looks_like_service(p) for p in children) else [path]
+
+
+def _from_list(listing: Path) -> list[Path]:
+    """A file of paths, one a line; blank lines and # comments skipped; relative to the file."""
+    found: list[Path] = []
+    for line in listing.read_text().splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            found += _expand(listing.parent / entry, depth=1)
+    return found
+
+
+def _looks_like_service(path: Path) -> bool:
+    return any((path / name).is_file() for name in PROVENANCE_FILES) or (path / ".git").exists()
+
+
+def _not_ready(path: Path) -> Outcome | None:
+    """An outcome for a folder that cannot be worked on, or None when it is a service."""
+    if not any((path / name).is_file() for name in PROVENANCE_FILES):
+        return Outcome(path, "not-a-service", "no .svc.yml nor copier/cruft answers file")
+    if not git.is_repo(path):
+        return Outcome(path, "broken", "not a git repository")
+    return None
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def status_one(path: Path) -> Outcome:
+    """Whether every template layer of the service is on its newest version."""
+    from .update import check
+
+    early = _not_ready(path)
+    if early is not None:
+        return early
+    try:
+        statuses = check(path)
+    except ScaffoldError as err:
+        return Outcome(path, "broken", str(err))
+    layers = tuple(LayerInfo(s.source, s.current, s.newest) for s in statuses)
+    return Outcome(path, "behind" if any(s.behind for s in statuses) else "current", layers=layers)
+
+
+# --- update ----------------------------------------------------------------------------------
+
+
+def update_one(path: Path, scratch: Path, options: UpdateOptions) -> Outcome:
+    """Update one service on a new branch, in a worktree below `scratch`; never raises."""
+    early = _not_ready(path)
+    if early is not None:
+        return early if early.status == "not-a-service" else _failed(early)
+    journal = Journal(scratch)
+    try:
+        journal.begin(path)
+        return _update_in_worktree(path, options, journal)
+    except ScaffoldError as err:
+        journal.rollback()
+        return Outcome(path, "failed", str(err))
+    except BaseException:
+        journal.rollback()
+        raise
+    finally:
+        journal.close()
+
+
+def _failed(outcome: Outcome) -> Outcome:
+    return Outcome(outcome.path, "failed", outcome.reason)
+
+
+def _update_in_worktree(root: Path, options: UpdateOptions, journal: Journal) -> Outcome:
+    from .update import UpdateRequest, update
+
+    work = journal.worktree
+    git.run("worktree", "add", "--quiet", "--detach", str(work), "HEAD", cwd=root)
+    layer = provenance.load(work).layers[0]
+    target = sources.resolve(sources.parse(layer.source), options.ref)
+    version = target.version or (target.commit or "")[:12] or "latest"
+    info = (LayerInfo(layer.source, layer.version or layer.ref, version),)
+    branch = options.branch.replace("{version}", version)
+    if not git.ok("check-ref-format", "--branch", branch, cwd=root):
+        return Outcome(root, "failed", f"'{branch}' is not a valid branch name", info)
+    if git.rev(root, f"refs/heads/{branch}") is not None:
+        if target.commit is not None and target.commit == layer.commit:
+            return Outcome(root, "current", layers=info)
+        return Outcome(root, "exists", f"branch {branch} exists already; nothing overwritten", info, branch)
+    result = update(UpdateRequest(path=work, ref=options.ref, commit=True))
+    if result.status == "current":
+        return Outcome(root, "current", layers=info)
+    if result.status == "conflicts":
+        reason = "conflicts; update by hand with 'svc update'"
+        return Outcome(root, "conflicts", reason, info, files=result.conflicts)
+    assert result.committed is not None
+    # Without --force git refuses an existing name, so a branch made meanwhile is not overwritten.
+    git.run("branch", "--no-track", branch, result.committed, cwd=root)
+    journal.note_branch(branch)
+    done = Outcome(root, "updated", "", info, branch, result.committed, result.changed)
+    return _push(done, branch) if options.push else done
+
+
+def _push(done: Outcome, branch: str) -> Outcome:
+    remotes = git.out("remote", cwd=done.path).split()
+    if not remotes:
+        return _with(done, "failed", f"committed on {branch}, but the repository has no remote to push to")
+    remote = "origin" if "origin" in remotes else remotes[0]
+    pushed = git.run(
+        "push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", cwd=done.path, check=False
+    )
+    if pushed.returncode != 0:
+        detail = pushed.stderr.decode(errors="replace").strip().splitlines()
+        return _with(
+            done, "failed", f"committed on {branch}, but pushing it failed: {detail[-1] if detail else ''}"
+        )
+    return Outcome(done.path, done.status, "", done.layers, done.branch, done.commit, done.files, pushed=True)
+
+
+def _with(done: Outcome, status: Status, reason: str) -> Outcome:
+    return Outcome(done.path, status, reason, done.layers, done.branch, done.commit, done.files)
+
+
+class Journal:
+    """What one service's update may leave behind, written down before it is made.
+
+    The file lets the parent tidy up after a child that died half-way: remove the worktree
+    and put `svc/template` back unless the update's branch was made.
+    """
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.worktree = scratch / "worktree"
+        self.file = scratch / "journal.json"
+
+    def begin(self, root: Path) -> None:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        state = {"root": str(root), "template": git.rev(root, f"refs/heads/{TEMPLATE_BRANCH}")}
+        self._write(state)
+
+    def note_branch(self, branch: str) -> None:
+        """The update ended in its branch: svc/template rightly points at its render now."""
+        self._write({**json.loads(self.file.read_text()), "branch": branch})
+
+    def _write(self, state: dict[str, str | None]) -> None:
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.file)
+
+    def rollback(self) -> None:
+        """Put svc/template back as it was: the update did not end in a branch."""
+        if not self.file.is_file():
+            return
+        state = json.loads(self.file.read_text())
+        if state.get("branch"):
+            return
+        root, tip = Path(state["root"]), state["template"]
+        ref = f"refs/heads/{TEMPLATE_BRANCH}"
+        if tip:
+            git.run("update-ref", ref, tip, cwd=root, check=False)
+        else:
+            git.run("update-ref", "-d", ref, cwd=root, check=False)
+
+    def close(self) -> None:
+        if self.file.is_file():
+            root = Path(json.loads(self.file.read_text())["root"])
+            git.run("worktree", "remove", "--force", str(self.worktree), cwd=root, check=False)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            git.run("worktree", "prune", cwd=root, check=False)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# --- the pool --------------------------------------------------------------------------------
+
+Job = Callable[[Path, Path], Outcome]
+_stop: multiprocessing.synchronize.Event | None = None
+
+
+def _child_init(stop: multiprocessing.synchronize.Event) -> None:
+    # The parent alone handles Ctrl-C; a child finishes the service in hand, then stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _stop
+    _stop = stop
+
+
+def _guarded(job: Job, path: Path, scratch: Path) -> Outcome:
+    """Run `job` in a child: a stop request or an unexpected error becomes an outcome."""
+    if _stop is not None and _stop.is_set():
+        return Outcome(path, "interrupted", "not started: interrupted")
+    try:
+        return job(path, scratch)
+    except Exception as err:  # one service's bug must not hide the others' outcomes
+        return Outcome(path, "failed", f"unexpected {type(err).__name__}: {err}")
+
+
+def status_job(path: Path, scratch: Path) -> Outcome:
+    return status_one(path)
+
+
+def update_job(options: UpdateOptions) -> Job:
+    return partial(update_one, options=options)
+
+
+def run(
+    paths: list[Path], job: Job, jobs: int | None = None, on_done: Callable[[Outcome], None] | None = None
+) -> list[Outcome]:
+    """Run `job` for every path in a pool of `jobs` processes; outcomes in the order of `paths`."""
+    report = on_done or (lambda outcome: None)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
+    with tempfile.TemporaryDirectory(prefix="svc-fleet-") as tmp:
+        scratch = {path: Path(tmp) / str(i) for i, path in enumerate(paths)}
+        done, broken = _pool(paths, job, workers, scratch, report)
+        for path in broken:
+            # Run again alone, so a crash is pinned on the service that causes it.
+            _tidy(scratch[path])
+            again, still = _pool([path], job, 1, scratch, report)
+            done.update(again)
+            if still:
+                _tidy(scratch[path])
+                done[path] = Outcome(path, "failed", "its process crashed")
+                report(done[path])
+    return [done[path] for path in paths]
+
+
+def _pool(
+    paths: list[Path], job: Job, workers: int, scratch: dict[Path, Path], report: Callable[[Outcome], None]
+) -> tuple[dict[Path, Outcome], list[Path]]:
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    done: dict[Path, Outcome] = {}
+    broken: list[Path] = []
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_child_init, initargs=(stop,))
+    try:
+        futures: dict[Future[Outcome], Path] = {
+            pool.submit(_guarded, job, path, scratch[path]): path for path in paths
+        }
+        for future in as_completed(futures):
+            path = futures[future]
+            try:
+                done[path] = future.result()
+            except BrokenProcessPool:
+                broken.append(path)
+                continue
+            report(done[path])
+    except BaseException:
+        # Ctrl-C: no new service starts; those in hand finish cleanly before we leave.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return done, broken
+
+
+def _tidy(scratch: Path) -> None:
+    """After a child died: its worktree goes, and svc/template is put back if it moved."""
+    journal = Journal(scratch)
+    journal.rollback()
+    journal.close()
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
+
+
+def to_json(outcomes: list[Outcome]) -> dict[str, object]:
+    """One document for `--json`: every service's outcome, and counts per status."""
+    services = [
+        {
+            "path": str(o.path),
+            "service": o.name,
+            "status": o.status,
+            "reason": o.reason,
+            "layers": [vars(layer) for layer in o.layers],
+            "branch": o.branch,
+            "commit": o.commit,
+            "files": list(o.files),
+            "pushed": o.pushed,
+        }
+        for o in outcomes
+    ]
+    return {"ok": all(o.clean for o in outcomes), "summary": summary(outcomes), "services": services}
