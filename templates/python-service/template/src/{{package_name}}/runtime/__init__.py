@@ -1,0 +1,27 @@
+# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+"""The platform's part of the service: health, registry, logging, metrics and lifecycle.
+
+The team's code uses only the names below; everything else in this package may change with
+a template update.
+"""
+
+from __future__ import annotations
+
+from .config import PlatformSettings
+from .health import Check, CheckResult, HealthChecks
+from .logs import current_request_id, get_logger
+from .platform import Platform, build_app, get_platform
+from .server import serve
+
+__all__ = [
+    "Check",
+    "CheckResult",
+    "HealthChecks",
+    "Platform",
+    "PlatformSettings",
+    "build_app",
+    "current_request_id",
+    "get_logger",
+    "get_platform",
+    "serve",
+]

@@ -1,0 +1,54 @@
+# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+"""Who this process is: service, realm, instance id, version and the address others reach it at."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from datetime import UTC, datetime
+from importlib import metadata
+
+from .config import PlatformSettings
+from .registry import Instance
+
+_WILDCARDS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - compared against, not bound
+
+
+def service_version(distribution: str) -> str:
+    """The installed project's version from its package metadata; "0.0.0" when not installed."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def advertised_address(settings: PlatformSettings) -> str:
+    """The address to publish in the registry: explicit, else the bound host, else a guess."""
+    if settings.advertise_address:
+        return settings.advertise_address
+    if settings.host not in _WILDCARDS:
+        return settings.host
+    if settings.registry_url.startswith("sqlite:"):
+        # The file registry is shared by processes of one machine only: loopback reaches them all.
+        return "127.0.0.1"
+    try:
+        # In a container or pod the host name resolves to the address peers reach.
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def make_instance(settings: PlatformSettings) -> Instance:
+    address = advertised_address(settings)
+    host = f"[{address}]" if ":" in address else address
+    instance_id = settings.instance_id or f"{settings.service_name}-{secrets.token_hex(4)}"
+    return Instance(
+        service=settings.service_name,
+        realm=settings.realm,
+        instance=instance_id,
+        address=address,
+        port=settings.port,
+        url=f"http://{host}:{settings.port}",
+        version=service_version(settings.service_name),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )

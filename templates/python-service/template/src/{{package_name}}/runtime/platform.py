@@ -1,0 +1,116 @@
+# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+"""Wires the platform into a FastAPI app: logging, metrics, health, registry and lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
+
+from fastapi import FastAPI
+
+from . import probes
+from .config import PlatformSettings
+from .health import HealthChecks
+from .identity import make_instance
+from .logs import configure_logging, get_logger
+from .metrics import HttpMetrics, metrics_endpoint
+from .middleware import RequestTelemetry
+from .registrar import Registrar
+from .registry import Instance, open_registry
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+PLATFORM_ROUTES = ("/livez", "/readyz", "/health", "/metrics")
+
+log = get_logger(__name__)
+
+
+class Platform:
+    """The platform's parts of one running app; reach it as `get_platform(app)`."""
+
+    def __init__(self, settings: PlatformSettings, instance: Instance) -> None:
+        self.settings = settings
+        self.instance = instance
+        self.metrics = HttpMetrics(service=instance.service, version=instance.version)
+        self.health = HealthChecks(
+            cache_seconds=settings.health_cache_seconds,
+            default_timeout=settings.health_check_timeout_seconds,
+        )
+        self.registry = open_registry(settings.registry_url)
+        self.registrar = Registrar(self.registry, instance, ttl=settings.registry_ttl_seconds)
+        # Not critical: a registry outage must not take every instance out of its load balancer.
+        self.health.add_check(
+            "registry",
+            self.registrar.check,
+            critical=False,
+            component_type="system",
+            measurement="heartbeatAge",
+            unit="s",
+        )
+        self.draining = False
+
+    async def start(self) -> None:
+        if not self.draining:
+            log.info("starting", url=self.instance.url, registry=self.settings.registry_url)
+            self.registrar.start()
+            await self.registrar.first_attempt(wait_s=2.0)
+
+    async def begin_shutdown(self) -> None:
+        """Fail readiness, stop heartbeats, deregister. Idempotent; runs on the first SIGTERM."""
+        if not self.draining:
+            log.info("shutdown started; readiness now fails")
+        self.draining = True
+        await self.registrar.stop(deregister_within_s=min(2.0, self.settings.shutdown_grace_seconds / 4))
+
+    async def close(self) -> None:
+        await self.begin_shutdown()
+        await self.registry.aclose()
+        self.metrics.close()
+
+
+def get_platform(app: FastAPI) -> Platform:
+    platform: Platform = app.state.platform
+    return platform
+
+
+def build_app(
+    settings: PlatformSettings, *, lifespan: Lifespan | None = None, **fastapi_options: Any
+) -> FastAPI:
+    """A FastAPI app with the platform installed; `lifespan`, the team's own, runs inside the platform's."""
+    instance = make_instance(settings)
+    configure_logging(
+        log_format=settings.log_format,
+        level=settings.log_level,
+        static={
+            "service": instance.service,
+            "realm": instance.realm,
+            "version": instance.version,
+            "instance": instance.instance,
+        },
+    )
+    platform = Platform(settings, instance)
+    fastapi_options.setdefault("version", instance.version)
+    app = FastAPI(lifespan=_platform_lifespan(platform, lifespan), **fastapi_options)
+    app.state.platform = platform
+    app.add_middleware(RequestTelemetry, metrics=platform.metrics, quiet_routes=PLATFORM_ROUTES)
+    for path, endpoint in (
+        ("/livez", probes.livez),
+        ("/readyz", probes.readyz),
+        ("/health", probes.health),
+        ("/metrics", metrics_endpoint),
+    ):
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+    return app
+
+
+def _platform_lifespan(platform: Platform, inner: Lifespan | None) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        await platform.start()
+        try:
+            async with inner(app) if inner is not None else nullcontext() as state:
+                yield state
+        finally:
+            await platform.close()
+
+    return lifespan

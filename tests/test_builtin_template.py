@@ -1,0 +1,334 @@
+"""The built-in python-service template: what it renders, and that the result works as a service.
+
+Each variant is rendered once per worker; the slow tests install it into a venv layered on a
+cached dependency venv (see template_support), run its own suite and run it as a real server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import filecmp
+import json
+import signal
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import copier
+import httpx
+import pytest
+import yaml
+from template_support import (
+    TEMPLATES_DIR,
+    free_port,
+    install_service,
+    render_template,
+    run_checked,
+    running_service,
+    service_venv,
+)
+
+TEMPLATE_DIR = TEMPLATES_DIR / "python-service"
+BIN = Path(sys.executable).parent
+
+VARIANTS = {
+    "defaults": {"service_name": "billing"},
+    "names-and-port": {
+        "service_name": "order-history",
+        "port": 9123,
+        "owner": "team-orders",
+        "description": 'Keeps "who bought what" for ever',
+    },
+    "gitlab": {"service_name": "ledger", "ci_provider": "gitlab"},
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    path: Path
+    service: str
+    package: str
+    port: int
+    owner: str
+    ci_provider: str
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    answers = VARIANTS[request.param]
+    service = str(answers["service_name"])
+    path = render_template(TEMPLATE_DIR, tmp_path_factory.mktemp(request.param) / service, answers)
+    return Rendered(
+        path=path,
+        service=service,
+        package=service.replace("-", "_"),
+        port=int(str(answers.get("port", 8000))),
+        owner=str(answers.get("owner", "platform-team")),
+        ci_provider=str(answers.get("ci_provider", "github")),
+    )
+
+
+@pytest.fixture(scope="module")
+def python(rendered: Rendered, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a venv with the rendered service and its dev dependencies installed."""
+    base = service_venv(rendered.path / "pyproject.toml")
+    return install_service(rendered.path, base, tmp_path_factory.mktemp("venv") / "venv")
+
+
+# --- what is rendered -------------------------------------------------------------------
+
+
+def test_renders_a_src_layout_service_with_its_answers(rendered: Rendered) -> None:
+    package = rendered.path / "src" / rendered.package
+    for relative in (
+        "__main__.py",
+        "app.py",
+        "settings.py",
+        "api/greetings.py",
+        "runtime/server.py",
+        "runtime/registry/sqlite.py",
+    ):
+        assert (package / relative).is_file(), relative
+    for relative in (
+        "Dockerfile",
+        ".dockerignore",
+        ".pre-commit-config.yaml",
+        "pyproject.toml",
+        "README.md",
+        "catalog-info.yaml",
+        ".gitignore",
+        ".editorconfig",
+        "tests/test_shutdown.py",
+    ):
+        assert (rendered.path / relative).is_file(), relative
+    answers = yaml.safe_load((rendered.path / ".copier-answers.yml").read_text())
+    assert answers["service_name"] == rendered.service
+    assert answers["ci_provider"] == rendered.ci_provider
+    assert "package_name" not in answers  # computed, never asked
+    leftovers = [p for p in rendered.path.rglob("*") if p.suffix == ".jinja" or "{{" in p.name]
+    assert leftovers == []
+
+
+def test_ci_files_follow_the_ci_provider(rendered: Rendered) -> None:
+    github = (rendered.path / ".github" / "workflows" / "ci.yml").exists()
+    gitlab = (rendered.path / ".gitlab-ci.yml").exists()
+
+    assert (github, gitlab) == (rendered.ci_provider == "github", rendered.ci_provider == "gitlab")
+
+
+def test_platform_runtime_is_copied_verbatim(rendered: Rendered) -> None:
+    # Plain files (no templating) keep `svc update` merges of platform code free of noise.
+    source = TEMPLATE_DIR / "template" / "src" / "{{package_name}}" / "runtime"
+    target = rendered.path / "src" / rendered.package / "runtime"
+    files = sorted(p.relative_to(source) for p in source.rglob("*.py"))
+
+    assert files
+    _, mismatch, errors = filecmp.cmpfiles(source, target, [str(f) for f in files], shallow=False)
+    assert (mismatch, errors) == ([], [])
+    for relative in files:
+        first_line = (target / relative).read_text().splitlines()[0]
+        assert "svc update" in first_line, relative
+
+
+def test_answers_reach_the_files_that_use_them(rendered: Rendered) -> None:
+    dockerfile = (rendered.path / "Dockerfile").read_text()
+    catalog = yaml.safe_load((rendered.path / "catalog-info.yaml").read_text())
+
+    assert f"EXPOSE {rendered.port}" in dockerfile
+    assert f'ENTRYPOINT ["python", "-m", "{rendered.package}"]' in dockerfile
+    assert catalog["metadata"]["name"] == rendered.service
+    assert catalog["spec"]["owner"] == f"group:{rendered.owner}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Billing", "1billing", "bill--ing", "billing-", "bill_ing", "a" * 64, "json", "class", "fastapi"],
+)
+def test_refuses_a_service_name_that_is_not_a_usable_dns_label(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"service name"):
+        copier.run_copy(
+            str(TEMPLATE_DIR),
+            tmp_path / "out",
+            data={"service_name": name},
+            defaults=True,
+            unsafe=False,
+            quiet=True,
+        )
+    assert not (tmp_path / "out" / "pyproject.toml").exists()
+
+
+# --- linters on the output --------------------------------------------------------------
+
+
+def test_generated_code_is_lint_clean(rendered: Rendered) -> None:
+    run_checked([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=rendered.path)
+    run_checked([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=rendered.path)
+
+
+def test_dockerfile_passes_hadolint(rendered: Rendered) -> None:
+    run_checked([str(BIN / "hadolint"), "Dockerfile"], cwd=rendered.path)
+
+
+def test_ci_configuration_validates(rendered: Rendered) -> None:
+    check = str(BIN / "check-jsonschema")
+    if rendered.ci_provider == "github":
+        run_checked(
+            [check, "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml"],
+            cwd=rendered.path,
+        )
+        run_checked(
+            [check, "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"], cwd=rendered.path
+        )
+        run_checked([str(BIN / "zizmor"), "--offline", ".github/workflows/ci.yml"], cwd=rendered.path)
+    else:
+        run_checked([check, "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci.yml"], cwd=rendered.path)
+
+
+def test_pre_commit_hooks_are_local_and_install_from_pypi(rendered: Rendered) -> None:
+    config = yaml.safe_load((rendered.path / ".pre-commit-config.yaml").read_text())
+
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    for hook in config["repos"][0]["hooks"]:
+        assert hook["language"] == "python", hook["id"]
+        assert hook["additional_dependencies"], hook["id"]
+
+
+# --- the generated service, installed and running -----------------------------------------
+
+
+@pytest.mark.slow
+def test_generated_code_type_checks(rendered: Rendered, python: Path) -> None:
+    cache = python.parent.parent / "mypy-cache"
+    run_checked([str(python), "-m", "mypy", "--cache-dir", str(cache)], cwd=rendered.path)
+
+
+@pytest.mark.slow
+def test_generated_test_suite_passes(rendered: Rendered, python: Path) -> None:
+    out = run_checked(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=rendered.path,
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert " passed" in out
+    assert "warning" not in out.lower()
+
+
+@pytest.mark.slow
+def test_service_serves_registers_and_stops_cleanly_on_sigterm(
+    rendered: Rendered, python: Path, tmp_path: Path
+) -> None:
+    registry = tmp_path / "state" / "registry.db"
+    env = {
+        "SVC_REALM": "itest",
+        "SVC_REGISTRY_URL": f"sqlite://{registry}",
+        "SVC_DRAIN_SECONDS": "1",
+    }
+    port = free_port()
+    with running_service(
+        [str(python), "-m", rendered.package], port=port, env=env, log_path=tmp_path / "service.log"
+    ) as service:
+        base = service.base_url
+        ready = _get(f"{base}/readyz")
+        health = _get(f"{base}/health")
+        greeting = _get(f"{base}/v1/greetings/Ada", headers={"X-Request-ID": "itest-1"})
+        metrics = _get(f"{base}/metrics")
+        livez = _get(f"{base}/livez")
+        [entry] = _registry_entries(registry, "itest", rendered.service)
+
+        exit_code = service.stop(signal.SIGTERM)
+
+        assert _registry_entries(registry, "itest", rendered.service) == []
+
+    assert exit_code == 0
+    assert livez.status_code == 200
+    assert livez.headers["content-type"] == "application/health+json"
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "pass"}
+    assert health.headers["content-type"] == "application/health+json"
+    assert health.json()["serviceId"] == rendered.service
+    assert health.json()["version"] == "0.1.0"
+    assert greeting.json() == {"message": "Hello, Ada!"}
+    assert greeting.headers["x-request-id"] == "itest-1"
+    requests = 'http_requests_total{method="GET",route="/v1/greetings/{name}",status="200"} 1.0'
+    assert requests in metrics.text
+    assert f'service="{rendered.service}",version="0.1.0"}} 1.0' in metrics.text
+    assert entry["url"] == f"http://127.0.0.1:{port}"
+    assert {k: entry[k] for k in ("service", "realm", "address", "port", "version")} == {
+        "service": rendered.service,
+        "realm": "itest",
+        "address": "127.0.0.1",
+        "port": port,
+        "version": "0.1.0",
+    }
+    assert entry["instance"] and entry["started_at"].endswith("Z")
+    request_lines = [line for line in service.log_lines() if line.get("request_id") == "itest-1"]
+    assert [line["route"] for line in request_lines] == ["/v1/greetings/{name}"]
+
+
+@pytest.mark.slow
+def test_default_port_is_the_answered_port(rendered: Rendered, python: Path) -> None:
+    script = f"from {rendered.package}.settings import Settings; print(Settings().port)"
+    assert run_checked([str(python), "-c", script]).strip() == str(rendered.port)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rendered", ["defaults"], indirect=True)
+def test_service_serves_while_the_registry_is_unreachable(
+    rendered: Rendered, python: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env = {"SVC_REGISTRY_URL": f"sqlite://{blocker / 'registry.db'}", "SVC_DRAIN_SECONDS": "0"}
+    with running_service(
+        [str(python), "-m", rendered.package], port=free_port(), env=env, log_path=tmp_path / "service.log"
+    ) as service:
+        ready = _get(f"{service.base_url}/readyz")
+        greeting = _get(f"{service.base_url}/v1/greetings/Ada")
+        exit_code = service.stop(signal.SIGTERM)
+
+    assert exit_code == 0
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "warn"
+    assert "registry unavailable" in ready.json()["output"]
+    assert greeting.status_code == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rendered", ["defaults"], indirect=True)
+def test_metrics_add_up_across_worker_processes(rendered: Rendered, python: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(shared),
+        "SVC_REGISTRY_URL": f"sqlite://{tmp_path / 'registry.db'}",
+        "SVC_DRAIN_SECONDS": "0",
+    }
+    command = [str(python), "-m", rendered.package]
+    with (
+        running_service(command, port=free_port(), env=env, log_path=tmp_path / "one.log") as one,
+        running_service(command, port=free_port(), env=env, log_path=tmp_path / "two.log") as two,
+    ):
+        for service in (one, one, two):
+            assert _get(f"{service.base_url}/v1/greetings/Ada").status_code == 200
+        seen_by_one = _get(f"{one.base_url}/metrics").text
+        seen_by_two = _get(f"{two.base_url}/metrics").text
+
+    total = 'http_requests_total{method="GET",route="/v1/greetings/{name}",status="200"} 3.0'
+    assert total in seen_by_one
+    assert total in seen_by_two
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.get(url, headers=headers, timeout=10)
+
+
+def _registry_entries(path: Path, realm: str, service: str) -> list[dict[str, object]]:
+    """What `svc registry ls` sees: the live rows of the shared SQLite table."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute(
+            "SELECT value FROM instances WHERE realm = ? AND service = ? AND expires_at >= ?",
+            (realm, service, time.time()),
+        ).fetchall()
+    return [json.loads(value) for (value,) in rows]
