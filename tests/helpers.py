@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def build_tree(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -43,3 +49,22 @@ def init_repo(root: Path, files: dict[str, str | bytes] | None = None) -> Path:
 
 def tag(repo: Path, name: str) -> None:
     git(repo, "tag", name)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], T], what: str, *, timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Poll `predicate` until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)

@@ -1,5 +1,5 @@
 # Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
-"""The platform's part of the service: health, registry, logging, metrics and lifecycle.
+"""The platform's part of the service: health, registry, smart client, logging, metrics, lifecycle.
 
 The team's code uses only the names below; everything else in this package may change with
 a template update.
@@ -7,6 +7,7 @@ a template update.
 
 from __future__ import annotations
 
+from .client import RetryPolicy, ServiceNotFound, SmartClient, SyncSmartClient
 from .config import PlatformSettings
 from .health import Check, CheckResult, HealthChecks
 from .logs import current_request_id, get_logger
@@ -19,6 +20,10 @@ __all__ = [
     "HealthChecks",
     "Platform",
     "PlatformSettings",
+    "RetryPolicy",
+    "ServiceNotFound",
+    "SmartClient",
+    "SyncSmartClient",
     "build_app",
     "current_request_id",
     "get_logger",

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import probes
+from .client import SmartClient
 from .config import PlatformSettings
 from .health import HealthChecks
 from .identity import make_instance
@@ -38,6 +39,13 @@ class Platform:
         )
         self.registry = open_registry(settings.registry_url)
         self.registrar = Registrar(self.registry, instance, ttl=settings.registry_ttl_seconds)
+        # One smart client per app: its instance cache and retry budget are shared by all calls.
+        self.client = SmartClient(
+            self.registry,
+            settings.realm,
+            metrics_registry=self.metrics.registry,
+            user_agent=f"{instance.service}/{instance.version}",
+        )
         # Not critical: a registry outage must not take every instance out of its load balancer.
         self.health.add_check(
             "registry",
@@ -64,6 +72,7 @@ class Platform:
 
     async def close(self) -> None:
         await self.begin_shutdown()
+        await self.client.aclose()
         await self.registry.aclose()
         self.metrics.close()
 

@@ -1,0 +1,104 @@
+# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+"""Turns a service name into the base URLs of its live instances, in the caller's realm.
+
+Lists are cached for a short ``ttl`` and fetched again when stale, one fetch per service
+at a time. When the registry cannot be reached, the last known list is used (static
+stability): an etcd outage must not take down calls between healthy services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .logs import get_logger
+from .registry import RegistryUnavailable
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+log = get_logger(__name__)
+
+
+class ServiceNotFound(httpx.TransportError):
+    """No live instance of the service in the caller's realm is known."""
+
+
+@dataclass
+class _Entry:
+    urls: list[str]
+    fetched_at: float
+
+
+class Resolver:
+    """Cached ``service name -> [instance base URL]`` lookups within one realm.
+
+    There is deliberately no way to name another realm: cross-realm calls must use an
+    explicit ``https://`` URL.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        realm: str,
+        *,
+        ttl: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = registry
+        self._realm = realm
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, _Entry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def realm(self) -> str:
+        return self._realm
+
+    async def resolve(self, service: str) -> list[str]:
+        """Base URLs of ``service``'s live instances; raises ``ServiceNotFound`` if none."""
+        entry = self._fresh(service)
+        if entry is not None:
+            return entry.urls
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            # Whoever held the lock before us may have just refreshed the list.
+            entry = self._fresh(service)
+            if entry is not None:
+                return entry.urls
+            return await self._refresh(service)
+
+    def invalidate(self, service: str) -> None:
+        """Forget the cached list, so that the next call asks the registry."""
+        self._cache.pop(service, None)
+
+    def _fresh(self, service: str) -> _Entry | None:
+        entry = self._cache.get(service)
+        if entry is not None and self._clock() - entry.fetched_at < self._ttl:
+            return entry
+        return None
+
+    async def _refresh(self, service: str) -> list[str]:
+        stale = self._cache.get(service)
+        try:
+            instances = await self._registry.lookup(self._realm, service)
+        except RegistryUnavailable as exc:
+            if stale is None:
+                raise ServiceNotFound(
+                    f"cannot resolve service://{service}: the registry is unreachable ({exc})"
+                ) from exc
+            log.warning("registry_unreachable_using_cached_instances", target=service)
+            stale.fetched_at = self._clock()  # ask again after ttl, not on every call
+            return stale.urls
+        urls = sorted({instance.url for instance in instances})
+        if not urls:
+            self._cache.pop(service, None)
+            raise ServiceNotFound(f"no live instance of {service!r} in realm {self._realm!r}")
+        self._cache[service] = _Entry(urls, self._clock())
+        return urls
