@@ -159,7 +159,11 @@ def templates_list(as_json: bool) -> None:
     table = Table("name", "source", "format", "newest version", "extends")
     for e in entries:
         table.add_row(e.name, e.source, e.format, e.newest_version or "-", e.extends or "-")
-    Console().print(table)
+    # Off a terminal rich would wrap long sources at 80 columns; scripts want whole lines.
+    (Console() if sys.stdout.isatty() else Console(width=200, no_color=True)).print(table)
+    for e in entries:
+        if e.problem:
+            click.secho(f"{e.name}: {e.problem}", err=True, fg="yellow")
 
 
 def _layer_doc(layer: Any) -> dict[str, Any]:
@@ -218,6 +222,7 @@ def update(
                 "binary_conflicts": result.binary_conflicts,
                 "committed": result.committed,
                 "migrations": result.migrations,
+                "moved_layers": result.moved_layers,
                 "dry_run": dry_run,
             }
         )
@@ -232,6 +237,8 @@ def _show_update(result: Any, dry_run: bool) -> None:
         return
     verb = "Would update" if dry_run else "Updated"
     click.echo(f"{verb} {result.path.name}: {result.before.describe()} -> {result.after.describe()}.")
+    for move in result.moved_layers:
+        click.echo(f"  base layer {move}")
     for rel in result.changed:
         mark = "C" if rel in result.conflicts else "M"
         click.echo(f"  {mark} {rel}")
@@ -409,3 +416,290 @@ def _finish_fleet(outcomes: list[Any], as_json: bool) -> None:
         counts = ", ".join(f"{n} {status.replace('-', ' ')}" for status, n in summary)
         click.echo(f"{len(outcomes)} folder(s): {counts}.")
     sys.exit(EXIT_OK if all(o.clean for o in outcomes) else EXIT_ACT)
+
+
+# --- svc template --------------------------------------------------------------------------
+
+
+@main.group()
+def template() -> None:
+    """Write and test company templates (layered on another template or not)."""
+
+
+@template.command("init")
+@click.argument("name")
+@click.option("--extends", metavar="SRC", help="Template to layer on, pinned at its newest version.")
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Where to create the template's folder (default: here).",
+)
+def template_init(name: str, extends: str | None, output_dir: Path) -> None:
+    """Create the company template NAME as a git repository, ready to customise."""
+    from .authoring import init_template
+
+    result = init_template(name, extends, output_dir)
+    on = f", extending {result.base.describe()}" if result.base else ""
+    click.echo(f"Created the template {result.path}{on}; committed and tagged {result.version}.")
+    click.echo(f"Next: read {result.path / 'README.md'}, then run 'svc template test {result.path}'.")
+
+
+@template.command("test")
+@click.argument("src")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def template_test(src: str, as_json: bool) -> None:
+    """Render SRC with its sample answers and run the generated project's own tests."""
+    from .authoring import test_template
+
+    result = test_template(src)
+    if as_json:
+        _print_json(
+            {
+                "passed": result.passed,
+                "command": result.command,
+                "returncode": result.returncode,
+                "layers": [_layer_doc(layer) for layer in result.layers],
+                "output": result.output,
+            }
+        )
+    elif result.passed:
+        click.echo(f"PASS: '{result.command}' passed in a project made from {result.layers[-1].describe()}.")
+    else:
+        click.echo(result.output, err=True)
+        click.secho(
+            f"FAIL: '{result.command}' failed (exit code {result.returncode}) in a project made from "
+            f"{result.layers[-1].describe()}; its output is above.",
+            err=True,
+            fg="red",
+        )
+    sys.exit(EXIT_OK if result.passed else EXIT_ACT)
+
+
+# --- svc radar -----------------------------------------------------------------------------
+
+
+@main.group()
+def radar() -> None:
+    """API testing and monitoring: check every instance in a realm."""
+
+
+def _radar_options(func: F) -> F:
+    options = [
+        click.argument("paths", nargs=-1, type=click.Path(file_okay=False, path_type=Path)),
+        click.option("--realm", default="dev", show_default=True, help="Realm whose instances to check."),
+        click.option(
+            "--registry", "registry_url", metavar="URL", help="Registry (default: SVC_REGISTRY_URL)."
+        ),
+        click.option(
+            "--timeout",
+            "timeout_s",
+            type=click.FloatRange(min=0, min_open=True),
+            default=5.0,
+            show_default=True,
+            help="Seconds one check may take.",
+        ),
+        click.option(
+            "--latency-budget",
+            "latency_budget_ms",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1000.0,
+            show_default=True,
+            help="Milliseconds an answer may take before its check fails.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _radar_request(
+    paths: tuple[Path, ...], realm: str, registry_url: str | None, timeout_s: float, latency_budget_ms: float
+) -> Any:
+    from .radar import RadarRequest
+
+    return RadarRequest(
+        realm=realm,
+        registry_url=registry_url,
+        paths=paths,
+        timeout_s=timeout_s,
+        latency_budget_ms=latency_budget_ms,
+    )
+
+
+@radar.command("run")
+@_radar_options
+@click.option(
+    "--junit", "junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML."
+)
+def radar_run(
+    paths: tuple[Path, ...],
+    realm: str,
+    registry_url: str | None,
+    timeout_s: float,
+    latency_budget_ms: float,
+    as_json: bool,
+    junit: Path | None,
+) -> None:
+    """Check every instance in the realm; with PATHS (service checkouts), also their API checks.
+
+    Exit 0 when every check passed, 1 otherwise, 2 when the registry cannot be read.
+    """
+    from .radar import report_to_json, run_radar
+
+    report = run_radar(_radar_request(paths, realm, registry_url, timeout_s, latency_budget_ms))
+    if junit is not None:
+        from .radar_export import write_junit
+
+        write_junit(report, junit)
+    if as_json:
+        _print_json(report_to_json(report))
+    else:
+        _show_radar(report)
+    sys.exit(EXIT_OK if report.ok else EXIT_ACT)
+
+
+def _show_radar(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    services = report.services()
+    instances = sum(len(s.instances) for s in services)
+    click.echo(
+        f"Realm {report.realm} ({report.registry_url}): {len(services)} service(s), {instances} instance(s), "
+        f"{len(report.results)} check(s), {len(report.failures)} failed, in {report.duration_s:.1f} s."
+    )
+    if services:
+        table = Table("service", "instance", "url", "up", "passed", "failed", "p50 ms", "p95 ms")
+        for s in services:
+            for i in s.instances:
+                up = "yes" if i.available else "NO"
+                table.add_row(s.service, i.instance, i.url, up, str(i.passed), str(i.failed), *_ms(i))
+            share = f"{sum(i.available for i in s.instances)}/{len(s.instances)} ({s.availability:.0%})"
+            table.add_row(
+                s.service, "(all)", "", share, str(s.passed), str(s.failed), *_ms(s), end_section=True
+            )
+        (Console() if sys.stdout.isatty() else Console(width=200, no_color=True)).print(table)
+    for failure in report.failures:
+        where = f"{failure.service} {failure.instance} {failure.url}".rstrip()
+        click.secho(f"FAILED {where} {failure.check}: {failure.detail}", fg="red")
+        for line in failure.response_excerpt.splitlines():
+            click.echo(f"    {line}")
+    for note in report.notes:
+        click.secho(note, fg="yellow")
+
+
+def _ms(summary: Any) -> list[str]:
+    return [f"{v:.1f}" if v is not None else "-" for v in (summary.p50_ms, summary.p95_ms)]
+
+
+@radar.command("watch")
+@_radar_options
+@click.option("--every", default="60s", show_default=True, metavar="DURATION", help="Time between rounds.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=9469,
+    show_default=True,
+    help="Port of the Prometheus /metrics endpoint (0: any free port).",
+)
+@click.option(
+    "--metrics-addr", default="127.0.0.1", show_default=True, help="Address the endpoint listens on."
+)
+def radar_watch(
+    paths: tuple[Path, ...],
+    realm: str,
+    registry_url: str | None,
+    timeout_s: float,
+    latency_budget_ms: float,
+    as_json: bool,
+    every: str,
+    metrics_port: int,
+    metrics_addr: str,
+) -> None:
+    """Run the checks every DURATION as a monitor, exporting the results as Prometheus metrics.
+
+    Prints a line per round (a JSON document per line with --json) until Ctrl-C.
+    """
+    import signal
+
+    from .radar import RadarReport, WatchState, parse_duration, report_to_json, round_line, watch_radar
+    from .radar_export import RadarExporter
+
+    every_s = parse_duration(every)
+    request = _radar_request(paths, realm, registry_url, timeout_s, latency_budget_ms)
+    exporter = RadarExporter(metrics_port, metrics_addr)
+    state = WatchState()
+    # SIGTERM (a service manager stopping the monitor) ends it after the round under way.
+    signal.signal(signal.SIGTERM, lambda signum, frame: state.stop.set())
+    click.echo(
+        f"Watching realm {realm} every {every}; metrics on http://{metrics_addr}:{exporter.port}/metrics",
+        err=True,
+    )
+
+    def on_round(outcome: Any) -> None:
+        exporter.publish(outcome)
+        if isinstance(outcome, RadarReport):
+            click.echo(json.dumps(report_to_json(outcome), default=str) if as_json else round_line(outcome))
+        else:
+            click.echo(f"registry unreachable: {outcome}", err=True)
+
+    try:
+        watch_radar(request, every_s, on_round, state)
+    except KeyboardInterrupt:
+        click.echo(f"Stopped after {state.rounds} round(s).", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        exporter.close()
+    click.echo(f"Stopped after {state.rounds} round(s).", err=True)
+
+
+@main.group()
+def registry() -> None:
+    """Look at the service registry the generated services use."""
+
+
+@registry.command("ls")
+@click.option("--realm", default="dev", show_default=True, help="The realm to list.")
+@click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    help="sqlite:///PATH or etcd://HOST:PORT[,...] (default: SVC_REGISTRY_URL, else the local file).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def registry_ls(realm: str, registry_url: str | None, as_json: bool) -> None:
+    """List the live instances in a realm."""
+    from dataclasses import asdict
+
+    from .registry_view import default_registry_url, list_instances
+
+    records = list_instances(registry_url or default_registry_url(), realm)
+    if as_json:
+        _print_json([asdict(r) for r in records])
+        return
+    if not records:
+        click.echo(f"No live instances in realm '{realm}'.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("service", "instance", "address", "port", "version", "age", title=f"realm {realm}")
+    for r in records:
+        table.add_row(r.service, r.instance, r.address, str(r.port), r.version, _age(r.age_seconds))
+    Console().print(table)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

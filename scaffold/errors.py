@@ -6,6 +6,7 @@ The CLI prints the message on stderr and exits 2; nothing on disk has changed.
     ScaffoldError
     ├── UsageError            bad input on the command line (a name, a -d value)
     ├── SourceError           a template source or ref that cannot be found or fetched
+    ├── ConfigError           a configuration file (config.toml, svc.toml) that cannot be read
     ├── TemplateError         a template that cannot be rendered
     │   └── UnsafeTemplateError   it would run code and --trust was not given
     ├── ProvenanceError       .svc.yml (or a copier/cruft answers file) is missing or corrupt
@@ -30,6 +31,10 @@ class UsageError(ScaffoldError):
 
 class SourceError(ScaffoldError):
     """A template source or ref cannot be found or fetched."""
+
+
+class ConfigError(ScaffoldError):
+    """A configuration file is not valid TOML or does not say what svc expects."""
 
 
 class TemplateError(ScaffoldError):

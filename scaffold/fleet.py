@@ -187,7 +187,8 @@ def _update_in_worktree(root: Path, options: UpdateOptions, journal: Journal) ->
 
     work = journal.worktree
     git.run("worktree", "add", "--quiet", "--detach", str(work), "HEAD", cwd=root)
-    layer = provenance.load(work).layers[0]
+    # The top layer decides the version; its manifest pins the layers below.
+    layer = provenance.load(work).layers[-1]
     target = sources.resolve(sources.parse(layer.source), options.ref)
     version = target.version or (target.commit or "")[:12] or "latest"
     info = (LayerInfo(layer.source, layer.version or layer.ref, version),)

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, git, names, provenance, sources
+from . import __version__, git, layered, layers, names, provenance, sources
 from .errors import UsageError
-from .render import RenderRequest, render
 
 TEMPLATE_BRANCH = "svc/template"
 
@@ -60,7 +59,7 @@ def new_service(request: NewRequest) -> NewResult:
         provenance.save(tree, prov)
         ident = commit = None
         if request.make_git:
-            ident, commit = _init_repository(tree, prov.layers[0])
+            ident, commit = _init_repository(tree, prov.layers[-1])
         if target.exists():
             target.rmdir()
         tree.rename(target)
@@ -70,7 +69,7 @@ def new_service(request: NewRequest) -> NewResult:
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return NewResult(target, prov.layers[0], prov.answers, ident, commit)
+    return NewResult(target, prov.layers[-1], prov.answers, ident, commit)
 
 
 def render_layer(
@@ -81,25 +80,10 @@ def render_layer(
     interactive: bool,
     trust: bool,
 ) -> provenance.Provenance:
-    """Render one template version into the empty folder `dest`; return its provenance."""
-    request = RenderRequest(
-        service_name=service_name,
-        data=data,
-        interactive=interactive,
-        trust=trust,
-        source_location=resolved.source.location,
-        source_ref=resolved.ref if resolved.commit else None,
-    )
-    with sources.materialize(resolved) as template_dir:
-        result = render(template_dir, dest, request)
-    layer = provenance.Layer(
-        source=resolved.source.location,
-        format=result.format,
-        ref=resolved.ref,
-        commit=resolved.commit,
-        version=resolved.version,
-    )
-    return provenance.Provenance((layer,), result.answers, __version__)
+    """Render one template version, and every template it extends (its layers, base first),
+    into the empty folder `dest`; return its provenance."""
+    chain = layers.resolve_chain(resolved)
+    return layered.render_chain(chain, dest, service_name, data, interactive, trust)
 
 
 def _missing_parents(path: Path) -> list[Path]:

@@ -41,6 +41,24 @@ class Plan:
     before: provenance.Layer
     after: provenance.Layer
     answers: dict[str, Any]
+    # Every layer, base first, before and after (before/after above are the top layer).
+    before_layers: tuple[provenance.Layer, ...] = ()
+    after_layers: tuple[provenance.Layer, ...] = ()
+
+    def moves(self) -> list[str]:
+        """One line per layer below the top that changes version, for messages."""
+        old = {layer.source: layer for layer in self.before_layers}
+        return [
+            f"{layer.source}: {_label(old.get(layer.source))} -> {_label(layer)}"
+            for layer in self.after_layers[:-1]
+            if old.get(layer.source) != layer
+        ]
+
+
+def _label(layer: provenance.Layer | None) -> str:
+    if layer is None:
+        return "(not a layer before)"
+    return layer.version or layer.ref or (layer.commit or "")[:12] or "(unversioned)"
 
 
 @dataclass(frozen=True)
@@ -56,8 +74,10 @@ def merge(workdir: Path, plan: Plan) -> Outcome:
     # MERGE_HEAD first: from here on `git merge --abort` knows there is a merge to undo.
     (gdir / "MERGE_HEAD").write_text(plan.target + "\n")
     (gdir / "MERGE_MODE").write_text("no-ff")
+    below = "".join(f"Base layer {move}\n" for move in plan.moves())
     (gdir / "MERGE_MSG").write_text(
-        f"Update template to {plan.after.describe()}\n\nFrom {plan.before.describe()}, by svc update.\n"
+        f"Update template to {plan.after.describe()}\n\n"
+        f"From {plan.before.describe()}, by svc update.\n{below}"
     )
     label = {f"GITHEAD_{plan.target}": f"template {plan.after.version or plan.target[:12]}"}
     done = git.run(

@@ -18,7 +18,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +39,8 @@ class TemplateSource:
     kind: Kind
     location: str
     remote: bool = False
+    # The ref a configured name sets for when --ref is not given (not recorded anywhere).
+    default_ref: str | None = None
 
     @property
     def is_builtin(self) -> bool:
@@ -65,7 +67,8 @@ def builtin_root() -> Path:
 
 
 def builtin_names() -> list[str]:
-    return sorted(p.name for p in builtin_root().iterdir() if p.is_dir())
+    # Folders starting with "_" are svc's own helpers, not templates to offer.
+    return sorted(p.name for p in builtin_root().iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
 def parse(spec: str, cwd: Path | None = None) -> TemplateSource:
@@ -82,6 +85,9 @@ def parse(spec: str, cwd: Path | None = None) -> TemplateSource:
             if not path.exists():
                 raise SourceError(f"The template repository {spec} does not exist; check the path.")
         return TemplateSource("git", spec, remote=True)
+    named = _configured(spec, cwd)
+    if named is not None:
+        return named
     path = (cwd or Path.cwd()) / Path(spec).expanduser()
     if not path.exists():
         if "/" not in spec and not spec.startswith("."):
@@ -96,6 +102,22 @@ def parse(spec: str, cwd: Path | None = None) -> TemplateSource:
     if _is_repository_root(path):
         return TemplateSource("git", str(path))
     return TemplateSource("directory", str(path))
+
+
+def _configured(spec: str, cwd: Path | None) -> TemplateSource | None:
+    """A bare name from configuration; it wins over a folder of that name (write ./NAME for that)."""
+    if "/" in spec or spec.startswith((".", "~")):
+        return None
+    from . import config
+
+    named = config.load(cwd).template(spec)
+    if named is None:
+        return None
+    try:
+        # Configured sources are absolute paths, URLs or builtin:, so this parse cannot recurse.
+        return replace(parse(named.source, cwd), default_ref=named.ref)
+    except SourceError as err:
+        raise SourceError(f"The template '{spec}' named in {named.origin} cannot be used: {err}") from err
 
 
 def _is_repository_root(path: Path) -> bool:
@@ -114,18 +136,21 @@ def cache_dir() -> Path:
     return Path(base) / "svc" / "repos"
 
 
-def _git_dir(source: TemplateSource) -> Path:
+def _git_dir(source: TemplateSource, fetch: bool = True) -> Path:
     """The repository to read: the user's local repository, or our mirror of a remote one."""
     if not source.remote:
         return Path(source.location)
-    return _mirror(source.location)
+    return _mirror(source.location, fetch)
 
 
-def _mirror(url: str) -> Path:
-    """Clone `url` into the cache once, fetch it on later uses; one process at a time."""
+def _mirror(url: str, fetch: bool = True) -> Path:
+    """Clone `url` into the cache once, fetch it on later uses; one process at a time.
+    `fetch=False` reads a commit that resolving just fetched, without asking the remote again."""
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     mirror = root / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git")
+    if not fetch and mirror.exists():
+        return mirror
     with (root / (mirror.name + ".lock")).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -161,7 +186,10 @@ def _release_versions(repo: Path) -> list[tuple[object, str]]:
 
 
 def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
-    """Pin `source` to a commit: `ref` if given, else the newest release tag, else HEAD."""
+    """Pin `source` to a commit: `ref` if given, else the configured default, else the newest
+    release tag, else HEAD."""
+    if ref is None and source.kind != "directory":
+        ref = source.default_ref
     if source.is_builtin:
         if ref not in (None, __version__, f"v{__version__}"):
             raise SourceError(
@@ -198,7 +226,24 @@ def _version_of(repo: Path, ref: str, commit: str) -> str:
 
 
 def newest(source: TemplateSource) -> Resolved:
-    return resolve(source, None)
+    """The newest release, whatever default ref a configured name sets."""
+    return resolve(replace(source, default_ref=None), None)
+
+
+def read_text(resolved: Resolved, rel: str) -> str | None:
+    """One file of the template at the resolved version, or None when it has none; cheaper
+    than `materialize` for a git repository (no archive of the whole tree)."""
+    source = resolved.source
+    if source.kind == "git":
+        assert resolved.commit is not None
+        shown = git.run("show", f"{resolved.commit}:{rel}", cwd=_git_dir(source, fetch=False), check=False)
+        return shown.stdout.decode() if shown.returncode == 0 else None
+    root = (
+        builtin_root() / source.location[len(BUILTIN_PREFIX) :]
+        if source.is_builtin
+        else Path(source.location)
+    )
+    return (root / rel).read_text() if (root / rel).is_file() else None
 
 
 @contextlib.contextmanager
@@ -209,7 +254,12 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
         yield builtin_root() / source.location[len(BUILTIN_PREFIX) :]
         return
     if source.kind == "directory":
-        yield Path(source.location)
+        folder = Path(source.location)
+        if not (folder / ".git").exists():
+            yield folder
+            return
+        with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
+            yield _copy_work_tree(folder, Path(tmp))
         return
     assert resolved.commit is not None
     with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
@@ -218,3 +268,15 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
             # The "data" filter refuses absolute paths and links that point outside.
             tar.extractall(tmp, filter="data")
         yield Path(tmp)
+
+
+def _copy_work_tree(repo: Path, dest: Path) -> Path:
+    """A repository's work tree as it is, edits included (`svc template test .`): the files git
+    would commit, without .git, so copier renders them instead of the newest tag."""
+    listing = git.run("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=repo).stdout
+    for rel in listing.decode(errors="surrogateescape").split("\0"):
+        src = repo / rel
+        if rel and (src.is_file() or src.is_symlink()):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel, follow_symlinks=False)
+    return dest

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import answers as answer_rules
-from . import git, merge, migrations, provenance, sources
+from . import git, layered, layers, merge, migrations, provenance, sources
 from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError
-from .generate import TEMPLATE_BRANCH, render_layer
+from .generate import TEMPLATE_BRANCH
 
 Status = Literal["current", "updated", "conflicts"]
 
@@ -55,6 +55,8 @@ class UpdateResult:
     diff: str = ""
     # Migrations run (or, on a dry run, that would run), as readable commands.
     migrations: tuple[str, ...] = ()
+    # Layers below the top that move, as "SOURCE: OLD -> NEW" (a layered template's base).
+    moved_layers: tuple[str, ...] = ()
 
 
 def update(request: UpdateRequest) -> UpdateResult:
@@ -68,7 +70,7 @@ def update(request: UpdateRequest) -> UpdateResult:
     recorded = provenance.load(root)
     plan = _plan(root, recorded, request)
     if plan is None:
-        layer = recorded.layers[0]
+        layer = recorded.layers[-1]
         return UpdateResult(root, "current", layer, layer)
     steps = _migrations(plan, recorded)
     shown = tuple(m.describe() for m in steps)
@@ -120,6 +122,7 @@ def _result(root: Path, plan: merge.Plan, found: merge.Outcome, **extra: Any) ->
         found.conflicts,
         found.binary_conflicts,
         **extra,
+        moved_layers=tuple(plan.moves()),
     )
 
 
@@ -177,21 +180,34 @@ def _require_ready(root: Path) -> None:
 
 
 def _plan(root: Path, recorded: provenance.Provenance, request: UpdateRequest) -> merge.Plan | None:
-    """Decide base and target; None when the service is already where the request points."""
-    before = recorded.layers[0]
+    """Decide base and target; None when the service is already where the request points.
+
+    The top layer's source and --ref pick the target; its manifest pins the layers below.
+    """
+    before = recorded.layers[-1]
     source = sources.parse(before.source)
-    resolved = sources.resolve(source, request.ref)
+    chain = layers.resolve_chain(sources.resolve(source, request.ref))
     answers = answer_rules.combine(recorded.answers, request.data)
     unchanged = not answer_rules.changed(recorded.answers, request.data)
-    if unchanged and _same_version(before, resolved):
+    if unchanged and _same_chain(recorded.layers, chain):
         return None
     base = _base_commit(root, recorded)
-    target_prov, target_tree = _render_tree(root, resolved, recorded.service_name, answers, request)
+    target_prov, target_tree = _render_tree(root, chain, recorded.service_name, answers, request)
     if unchanged and target_tree == git.out("rev-parse", f"{base}^{{tree}}", cwd=root):
         return None
-    message = f"Render {target_prov.layers[0].describe()}"
-    target = git.commit_tree(root, target_tree, message, [base], _svc_identity(root))
-    return merge.Plan(base, target, before, target_prov.layers[0], target_prov.answers)
+    after = target_prov.layers[-1]
+    target = git.commit_tree(root, target_tree, f"Render {after.describe()}", [base], _svc_identity(root))
+    return merge.Plan(base, target, before, after, target_prov.answers, recorded.layers, target_prov.layers)
+
+
+def _same_chain(recorded: tuple[provenance.Layer, ...], chain: list[sources.Resolved]) -> bool:
+    """Every layer is the same template at the same version. The top layer was parsed from
+    its recorded source, which may be written differently (a copier answers file's path)."""
+    last = len(chain) - 1
+    return len(recorded) == len(chain) and all(
+        (i == last or layer.source == resolved.source.location) and _same_version(layer, resolved)
+        for i, (layer, resolved) in enumerate(zip(recorded, chain, strict=True))
+    )
 
 
 def _same_version(layer: provenance.Layer, resolved: sources.Resolved) -> bool:
@@ -211,14 +227,18 @@ def _commit_of(layer: provenance.Layer) -> str | None:
 
 
 def _migrations(plan: merge.Plan, recorded: provenance.Provenance) -> list[migrations.Migration]:
-    if plan.after.format != "copier" or plan.after.commit is None:
-        return []
-    resolved = sources.Resolved(
-        sources.parse(plan.after.source), plan.after.ref, plan.after.commit, plan.after.version
-    )
-    with sources.materialize(resolved) as template_dir:
-        config = migrations.load_config(template_dir)
-    return migrations.pending(config, plan.before, plan.after, plan.answers)
+    """Each copier layer's migrations from its old version to its new one, base first."""
+    old = {layer.source: layer for layer in plan.before_layers or (plan.before,)}
+    found: list[migrations.Migration] = []
+    for after in plan.after_layers or (plan.after,):
+        before = old.get(after.source)
+        if after.format != "copier" or after.commit is None or before is None:
+            continue
+        resolved = sources.Resolved(sources.parse(after.source), after.ref, after.commit, after.version)
+        with sources.materialize(resolved) as template_dir:
+            config = migrations.load_config(template_dir)
+        found += migrations.pending(config, before, after, plan.answers)
+    return found
 
 
 def _svc_identity(root: Path) -> git.Identity:
@@ -228,16 +248,16 @@ def _svc_identity(root: Path) -> git.Identity:
 
 def _render_tree(
     root: Path,
-    resolved: sources.Resolved,
+    chain: list[sources.Resolved],
     name: str,
     answers: dict[str, Any],
     request: UpdateRequest,
 ) -> tuple[provenance.Provenance, str]:
-    """Render `resolved` with `answers` and store it as a tree in the service's repository."""
+    """Render `chain` (base first) with `answers`; store it as a tree in the service's repository."""
     with tempfile.TemporaryDirectory(prefix="svc-render-") as tmp:
         dest = Path(tmp) / "render"
         dest.mkdir()
-        prov = render_layer(resolved, dest, name, answers, request.interactive, request.trust)
+        prov = layered.render_chain(chain, dest, name, answers, request.interactive, request.trust)
         provenance.save(dest, prov)
         return prov, git.tree_of_directory(root, dest)
 
@@ -247,11 +267,11 @@ def _base_commit(root: Path, recorded: provenance.Provenance) -> str:
     found = _recorded_render(root, recorded)
     if found:
         return found
-    layer = recorded.layers[0]
+    layer = recorded.layers[-1]
     try:
         tree = _render_tree(
             root,
-            _recorded_version(layer),
+            [_recorded_version(recorded_layer) for recorded_layer in recorded.layers],
             recorded.service_name,
             recorded.answers,
             UpdateRequest(path=root),
@@ -322,24 +342,27 @@ class LayerStatus:
 
 
 def check(path: Path) -> list[LayerStatus]:
-    """For each template layer of the service: its version, the newest, and whether it is behind."""
+    """For each template layer of the service (base first): its version, the newest, and
+    whether it is behind. The top layer's newest is its newest release; a layer below it is
+    behind when the newest top layer pins (through the layers between) a newer version of it."""
     root = path.resolve()
     recorded = provenance.load(root)
+    top = recorded.layers[-1]
+    try:
+        chain = layers.resolve_chain(sources.newest(sources.parse(top.source)))
+    except SourceError as err:
+        raise SourceError(f"Cannot check {top.source}: {err}") from err
+    target = {resolved.source.location: resolved for resolved in chain}
     statuses = []
     for layer in recorded.layers:
-        try:
-            newest = sources.newest(sources.parse(layer.source))
-        except SourceError as err:
-            raise SourceError(f"Cannot check {layer.source}: {err}") from err
+        newest = target.get(layer.source)
         current = layer.version or _version_label(layer)
-        statuses.append(
-            LayerStatus(
-                layer.source,
-                current,
-                newest.version,
-                behind=not _same_version(layer, newest) and newest.source.kind != "directory",
-            )
-        )
+        if newest is None:
+            # The newest top layer no longer extends this template: updating drops it.
+            statuses.append(LayerStatus(layer.source, current, None, behind=True))
+            continue
+        behind = not _same_version(layer, newest) and newest.source.kind != "directory"
+        statuses.append(LayerStatus(layer.source, current, newest.version, behind=behind))
     return statuses
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from update_support import FORMATS
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -31,6 +31,7 @@ def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> None:
         os.environ.pop(var, None)
 
 
-@pytest.fixture
-def home() -> Path:
-    return Path(os.environ["HOME"])
+@pytest.fixture(params=FORMATS)
+def fmt(request: pytest.FixtureRequest) -> str:
+    """Run a test once for each template format svc supports."""
+    return str(request.param)

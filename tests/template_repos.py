@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from helpers import build_tree, commit_all, init_repo, tag
+from helpers import build_tree, commit_all, free_port, init_repo, tag
 
 COPIER_V1 = {
     "copier.yml": """
@@ -53,12 +53,6 @@ def cookiecutter_template(root: Path) -> Path:
     init_repo(root, COOKIECUTTER_V1)
     tag(root, "1.0.0")
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

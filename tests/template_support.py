@@ -15,17 +15,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from helpers import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -128,23 +127,6 @@ def run_checked(
     return output
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll `condition` until it holds; raise AssertionError naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def http_status(url: str) -> int | None:
     """The status code of GET `url`, or None when nothing answers."""
     try:
@@ -204,7 +186,7 @@ def start_service(
         wait_until(
             lambda: process.poll() is not None or http_status(service.base_url + ready_path) == 200,
             f"{command} to answer on port {port}",
-            timeout,
+            timeout=timeout,
         )
         if process.poll() is not None:
             raise AssertionError(f"{command} exited {process.returncode}:\n{log_path.read_text()}")

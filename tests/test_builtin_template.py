@@ -20,9 +20,9 @@ import copier
 import httpx
 import pytest
 import yaml
+from helpers import free_port
 from template_support import (
     TEMPLATES_DIR,
-    free_port,
     install_service,
     render_template,
     run_checked,
@@ -101,6 +101,9 @@ def test_renders_a_src_layout_service_with_its_answers(rendered: Rendered) -> No
         ".gitignore",
         ".editorconfig",
         "tests/test_shutdown.py",
+        "api_checks/conftest.py",
+        "api_checks/test_endpoints.py",
+        "api_checks/test_transactions.py",
     ):
         assert (rendered.path / relative).is_file(), relative
     answers = yaml.safe_load((rendered.path / ".copier-answers.yml").read_text())
@@ -318,6 +321,26 @@ def test_metrics_add_up_across_worker_processes(rendered: Rendered, python: Path
     total = 'http_requests_total{method="GET",route="/v1/greetings/{name}",status="200"} 3.0'
     assert total in seen_by_one
     assert total in seen_by_two
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rendered", ["names-and-port"], indirect=True)
+def test_api_checks_pass_against_a_running_instance(rendered: Rendered, python: Path, tmp_path: Path) -> None:
+    env = {"SVC_REGISTRY_URL": f"sqlite://{tmp_path / 'registry.db'}", "SVC_DRAIN_SECONDS": "0"}
+    with running_service(
+        [str(python), "-m", rendered.package], port=free_port(), env=env, log_path=tmp_path / "service.log"
+    ) as service:
+        pytest = [str(python), "-m", "pytest", "-v", "-p", "no:cacheprovider", "api_checks"]
+        by_url = run_checked(pytest, cwd=rendered.path, env={"SVC_API_BASE_URL": service.base_url})
+        # By realm: the checks find the instance in the registry, as `svc radar` does.
+        by_realm = run_checked(pytest, cwd=rendered.path, env={**env, "SVC_API_REALM": "dev"})
+        served = _get(f"{service.base_url}/metrics").text
+
+    for out in (by_url, by_realm):
+        assert "test_a_service_greets_itself_and_counts_it PASSED" in out
+        assert "failed" not in out and "error" not in out.lower()
+    greetings = 'http_requests_total{method="GET",route="/v1/greetings/{name}",status="200"} 4.0'
+    assert greetings in served  # two greetings per run, both runs against this instance
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -4,47 +4,32 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from update_support import (
     BASE_FILES,
-    FORMATS,
-    TemplateRepo,
     commit_all,
+    copier_project,
     edit,
-    new_service,
+    released_service,
     repo_state,
     svc,
-    template_repo,
     with_changes,
 )
 
 V2_DOCKER = str(BASE_FILES["Dockerfile"]).replace("3.12-slim", "3.13-slim")
 
 
-@pytest.fixture(params=FORMATS)
-def fmt(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def _service(tmp_path: Path, fmt: str) -> tuple[TemplateRepo, Path]:
-    template = template_repo(tmp_path / "template", fmt)
-    template.release("v1.0.0", BASE_FILES)
-    return template, new_service(template, tmp_path / "out")
-
-
 def test_check_current_service_exits_0(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     result = svc("check", service)
     assert result.exit_code == 0, result.output
     assert "1.0.0 (newest 1.0.0): current" in result.output
 
 
 def test_check_behind_service_exits_1_naming_both_versions(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v1.1.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     result = svc("check", service)
     assert result.exit_code == 1, result.output
@@ -52,7 +37,7 @@ def test_check_behind_service_exits_1_naming_both_versions(tmp_path: Path, fmt: 
 
 
 def test_check_json(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v1.1.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     result = svc("check", service, "--json")
     assert result.exit_code == 1
@@ -61,14 +46,14 @@ def test_check_json(tmp_path: Path, fmt: str) -> None:
 
 
 def test_check_ignores_pre_releases(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0rc1", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     assert svc("check", service).exit_code == 0
 
 
 @pytest.mark.parametrize("damage", ["template gone", "corrupt provenance"])
 def test_check_errors_exit_2(tmp_path: Path, fmt: str, damage: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     if damage == "template gone":
         shutil.rmtree(template.path)
     else:
@@ -79,22 +64,7 @@ def test_check_errors_exit_2(tmp_path: Path, fmt: str, damage: str) -> None:
 
 
 def test_check_a_copier_project(tmp_path: Path) -> None:
-    template = template_repo(tmp_path / "template", "copier")
-    template.release("v1.0.0", BASE_FILES)
-    project = tmp_path / "demo"
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "copier"),
-            "copy",
-            "--defaults",
-            "--quiet",
-            "-d",
-            "service_name=demo",
-            str(template.path),
-            str(project),
-        ],
-        check=True,
-    )
+    template, project = copier_project(tmp_path)
     assert svc("check", project).exit_code == 0
     template.release("v1.1.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     result = svc("check", project)
@@ -103,14 +73,14 @@ def test_check_a_copier_project(tmp_path: Path) -> None:
 
 
 def test_diff_nothing_to_do_exits_0(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     result = svc("diff", service)
     assert result.exit_code == 0, result.output
     assert result.output == ""
 
 
 def test_diff_prints_the_update_and_changes_nothing(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     edit(service / "README.md", "Ask the platform team.", "Ask the platform team.\nLOCAL line")
     commit_all(service, "local")
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
@@ -126,14 +96,14 @@ def test_diff_prints_the_update_and_changes_nothing(tmp_path: Path, fmt: str) ->
 
 
 def test_diff_against_the_current_ref_exits_0(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     assert svc("diff", service, "--ref", "v1.0.0").exit_code == 0
     assert svc("diff", service, "--ref", "v2.0.0").exit_code == 1
 
 
 def test_diff_works_on_a_dirty_tree_without_touching_it(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     (service / "scratch.txt").write_text("wip\n")
     before = repo_state(service)
@@ -142,7 +112,7 @@ def test_diff_works_on_a_dirty_tree_without_touching_it(tmp_path: Path, fmt: str
 
 
 def test_diff_unknown_ref_exits_2(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     result = svc("diff", service, "--ref", "nope")
     assert result.exit_code == 2
     assert "nope" in result.output

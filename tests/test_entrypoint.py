@@ -63,8 +63,11 @@ def test_new_on_a_terminal_asks_the_unanswered_questions(tmp_path):
 
     repo = copier_template(tmp_path / "tpl")
     child = pexpect.spawn(
-        sys.executable, ["-m", "scaffold", "new", "billing", "-t", str(repo), "-o", str(tmp_path)],
-        encoding="utf-8", timeout=30, dimensions=(40, 120),
+        sys.executable,
+        ["-m", "scaffold", "new", "billing", "-t", str(repo), "-o", str(tmp_path)],
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 120),
     )
     child.expect("port")
     child.send("\x15")  # clear the proposed default, as a user editing the answer would

@@ -117,10 +117,12 @@ def test_the_users_template_repository_is_never_modified(out, copier_repo):
     assert "uncommitted edit" not in (out / "billing" / "README.md").read_text()
 
 
-def test_file_url_is_mirrored_once_and_reused(out, copier_repo, home):
+def test_file_url_is_mirrored_once_and_reused(out, copier_repo, tmp_path, monkeypatch):
+    # A cache of this test's own: other tests in the same worker mirror other repositories.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     url = f"file://{copier_repo}"
     assert svc("new", "one", "-t", url, "-o", str(out)).exit_code == 0
-    mirrors = list((home / ".cache" / "svc" / "repos").glob("*.git"))
+    mirrors = list((tmp_path / "cache" / "svc" / "repos").glob("*.git"))
     assert len(mirrors) == 1
     marker = mirrors[0] / "svc-test-marker"
     marker.write_text("still the same mirror")

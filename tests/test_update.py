@@ -12,12 +12,12 @@ import pytest
 import yaml
 from update_support import (
     BASE_FILES,
-    FORMATS,
     TemplateRepo,
     commit_all,
+    copier_project,
     edit,
     git,
-    new_service,
+    released_service,
     repo_state,
     svc,
     template_repo,
@@ -26,17 +26,6 @@ from update_support import (
 
 BIN = Path(sys.executable).parent
 V2_DOCKER = str(BASE_FILES["Dockerfile"]).replace("3.12-slim", "3.13-slim")
-
-
-@pytest.fixture(params=FORMATS)
-def fmt(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def _service(tmp_path: Path, fmt: str, **kwargs: object) -> tuple[TemplateRepo, Path]:
-    template = template_repo(tmp_path / "template", fmt, **kwargs)
-    template.release("v1.0.0", BASE_FILES)
-    return template, new_service(template, tmp_path / "out")
 
 
 def _conflicting_v2(template: TemplateRepo, service: Path) -> None:
@@ -70,7 +59,7 @@ def _refused(service: Path, *args: str) -> str:
 
 @pytest.mark.parametrize("dirt", ["modified", "staged", "untracked"])
 def test_dirty_tree_is_refused(tmp_path: Path, fmt: str, dirt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     if dirt == "untracked":
         (service / "notes.txt").write_text("mine\n")
@@ -82,7 +71,7 @@ def test_dirty_tree_is_refused(tmp_path: Path, fmt: str, dirt: str) -> None:
 
 
 def test_ignored_files_do_not_make_the_tree_dirty(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     (service / ".gitignore").write_text("*.log\n")
     commit_all(service, "ignore logs")
     (service / "debug.log").write_text("noise\n")
@@ -92,7 +81,7 @@ def test_ignored_files_do_not_make_the_tree_dirty(tmp_path: Path, fmt: str) -> N
 
 
 def test_merge_in_progress_is_refused(tmp_path: Path) -> None:
-    template, service = _service(tmp_path, "copier")
+    template, service = released_service(tmp_path, "copier")
     git(service, "checkout", "-q", "-b", "other")
     edit(service / "README.md", "Ask", "Other ask")
     commit_all(service, "other")
@@ -106,20 +95,20 @@ def test_merge_in_progress_is_refused(tmp_path: Path) -> None:
 
 
 def test_unfinished_update_is_refused(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     _conflicting_v2(template, service)
     assert svc("update", service).exit_code == 1
     assert "svc update --abort" in _refused(service)
 
 
 def test_unknown_ref_is_refused(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     assert "no tag, branch or commit 'v9.9.9'" in _refused(service, "--ref", "v9.9.9")
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "missing", "unknown schema"])
 def test_bad_provenance_is_refused(tmp_path: Path, fmt: str, damage: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     prov = service / ".svc.yml"
     if damage == "missing":
         prov.unlink()
@@ -133,13 +122,13 @@ def test_bad_provenance_is_refused(tmp_path: Path, fmt: str, damage: str) -> Non
 
 
 def test_template_that_has_gone_is_refused(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     shutil.rmtree(template.path)
     assert "does not exist" in _refused(service)
 
 
 def test_abort_without_an_update_is_refused(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     result = svc("update", "--abort", service)
     assert result.exit_code == 2
     assert "no unfinished svc update" in result.output
@@ -149,7 +138,7 @@ def test_abort_without_an_update_is_refused(tmp_path: Path, fmt: str) -> None:
 
 
 def test_abort_restores_everything_byte_for_byte(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     _conflicting_v2(template, service)
     before = repo_state(service)
 
@@ -164,7 +153,7 @@ def test_abort_restores_everything_byte_for_byte(tmp_path: Path, fmt: str) -> No
 
 
 def test_git_merge_abort_restores_everything(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     before = repo_state(service)
 
@@ -179,7 +168,7 @@ def test_git_merge_abort_restores_everything(tmp_path: Path, fmt: str) -> None:
 
 
 def test_template_branch_follows_a_git_commit(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     assert svc("update", service).exit_code == 0
     git(service, "commit", "-q", "--no-edit")
@@ -195,7 +184,7 @@ def test_template_branch_follows_a_git_commit(tmp_path: Path, fmt: str) -> None:
 
 
 def test_abort_after_git_commit_is_refused(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     assert svc("update", service).exit_code == 0
     git(service, "commit", "-q", "--no-edit")
@@ -213,7 +202,7 @@ def test_abort_after_git_commit_is_refused(tmp_path: Path, fmt: str) -> None:
 
 
 def test_dry_run_prints_the_change_and_changes_nothing(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     _conflicting_v2(template, service)
     before = repo_state(service)
 
@@ -240,7 +229,7 @@ MIGRATIONS = [
 
 
 def _migrating(tmp_path: Path, migrations: list[object]) -> tuple[TemplateRepo, Path]:
-    template, service = _service(tmp_path, "copier")
+    template, service = released_service(tmp_path, "copier")
     template.extra_config = {"_migrations": migrations}
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     return template, service
@@ -303,22 +292,7 @@ def _team_repo(project: Path) -> None:
 
 
 def test_copier_project_moves_to_svc(tmp_path: Path) -> None:
-    template = template_repo(tmp_path / "template", "copier")
-    template.release("v1.0.0", BASE_FILES)
-    project = tmp_path / "demo"
-    subprocess.run(
-        [
-            str(BIN / "copier"),
-            "copy",
-            "--defaults",
-            "--quiet",
-            "-d",
-            "service_name=demo",
-            str(template.path),
-            str(project),
-        ],
-        check=True,
-    )
+    template, project = copier_project(tmp_path)
     _team_repo(project)
     assert svc("update", project).output.count("already on") == 1
     edit(project / "README.md", "Ask the platform team.", "Ask the platform team.\nLOCAL-copier")

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from update_support import (
     BASE_FILES,
-    FORMATS,
     LOGO,
     TemplateRepo,
     commit_all,
@@ -24,6 +23,7 @@ from update_support import (
     edit,
     git,
     new_service,
+    released_service,
     repo_state,
     svc,
     template_repo,
@@ -217,17 +217,6 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-@pytest.fixture(params=FORMATS)
-def fmt(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def _service(tmp_path: Path, fmt: str) -> tuple[TemplateRepo, Path]:
-    template = template_repo(tmp_path / "template", fmt)
-    template.release("v1.0.0", BASE_FILES)
-    return template, new_service(template, tmp_path / "out")
-
-
 def _lines_in_tree(service: Path) -> str:
     return "\n".join(
         path.read_text(errors="replace")
@@ -239,7 +228,7 @@ def _lines_in_tree(service: Path) -> str:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario(tmp_path: Path, fmt: str, name: str) -> None:
     scenario = SCENARIOS[name]
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     written = scenario.local(service)
     commit_all(service, "local change")
     template.release("v2.0.0", scenario.v2, executable=scenario.executable)
@@ -257,7 +246,7 @@ def test_scenario(tmp_path: Path, fmt: str, name: str) -> None:
 
 
 def test_clean_update_finishes_with_git_commit(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     assert svc("update", service).exit_code == 0
     git(service, "commit", "-q", "--no-edit")
@@ -270,7 +259,7 @@ def test_clean_update_finishes_with_git_commit(tmp_path: Path, fmt: str) -> None
 
 
 def test_commit_flag_commits_a_clean_update(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
     result = svc("update", service, "--commit")
     assert result.exit_code == 0, result.output
@@ -281,7 +270,7 @@ def test_commit_flag_commits_a_clean_update(tmp_path: Path, fmt: str) -> None:
 
 
 def test_changed_answer_reaches_every_file(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     _support_edit(service)
     commit_all(service, "local")
 
@@ -296,7 +285,7 @@ def test_changed_answer_reaches_every_file(tmp_path: Path, fmt: str) -> None:
 
 
 def test_new_question_takes_its_default(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     template.questions["tier"] = "gold"
     template.release("v2.0.0", with_changes(BASE_FILES, {"TIER": "@tier@\n"}))
     result = svc("update", service, "--defaults")
@@ -354,7 +343,7 @@ def test_two_updates_in_a_row_equal_one_jump(tmp_path: Path, fmt: str) -> None:
 
 
 def test_same_version_changes_nothing(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     head = git(service, "rev-parse", "HEAD")
     result = svc("update", service)
     assert result.exit_code == 0, result.output
@@ -365,14 +354,14 @@ def test_same_version_changes_nothing(tmp_path: Path, fmt: str) -> None:
 
 
 def test_same_version_with_an_answer_applies_it(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     result = svc("update", service, "--ref", "v1.0.0", "-d", "owner=payments")
     assert result.exit_code == 0, result.output
     assert "owned by payments" in (service / "README.md").read_text()
 
 
 def test_same_answer_as_recorded_is_no_change(tmp_path: Path, fmt: str) -> None:
-    _, service = _service(tmp_path, fmt)
+    _, service = released_service(tmp_path, fmt)
     result = svc("update", service, "-d", "port=8000")
     assert result.exit_code == 0, result.output
     assert "already on" in result.output
@@ -380,7 +369,7 @@ def test_same_answer_as_recorded_is_no_change(tmp_path: Path, fmt: str) -> None:
 
 
 def test_missing_template_branch_rebuilds_the_base(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     _alpine(service)
     commit_all(service, "local")
     clone = tmp_path / "clone" / "demo"
@@ -399,7 +388,7 @@ def test_missing_template_branch_rebuilds_the_base(tmp_path: Path, fmt: str) -> 
 
 
 def test_unrenderable_base_without_branch_is_refused(tmp_path: Path, fmt: str) -> None:
-    template, service = _service(tmp_path, fmt)
+    template, service = released_service(tmp_path, fmt)
     git(service, "branch", "-D", "svc/template")
     # The template's history is rewritten: the recorded commit no longer exists anywhere.
     shutil.rmtree(template.path)
@@ -417,7 +406,7 @@ def test_unrenderable_base_without_branch_is_refused(tmp_path: Path, fmt: str) -
 
 def test_edit_inside_a_conflict_is_findable(tmp_path: Path) -> None:
     """Both sides of a conflict appear with their labels, as git shows them."""
-    template, service = _service(tmp_path, "copier")
+    template, service = released_service(tmp_path, "copier")
     _alpine(service)
     commit_all(service, "local")
     template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,24 @@ def new_service(template: TemplateRepo, out: Path, *extra: str, name: str = "dem
     result = svc("new", name, "--template", template.path, "--output-dir", out, "--defaults", *extra)
     assert result.exit_code == 0, result.output
     return out / name
+
+
+def released_service(tmp_path: Path, fmt: str, **kwargs: Any) -> tuple[TemplateRepo, Path]:
+    """A template (format `fmt`) released as v1.0.0, and a service made from it by svc."""
+    template = template_repo(tmp_path / "template", fmt, **kwargs)
+    template.release("v1.0.0", BASE_FILES)
+    return template, new_service(template, tmp_path / "out")
+
+
+def copier_project(tmp_path: Path) -> tuple[TemplateRepo, Path]:
+    """A copier template released as v1.0.0, and a project made from it by plain `copier copy`."""
+    template = template_repo(tmp_path / "template", "copier")
+    template.release("v1.0.0", BASE_FILES)
+    project = tmp_path / "demo"
+    copier = str(Path(sys.executable).parent / "copier")
+    answers = ["--defaults", "--quiet", "-d", "service_name=demo"]
+    subprocess.run([copier, "copy", *answers, str(template.path), str(project)], check=True)
+    return template, project
 
 
 def snapshot(repo: Path) -> dict[str, tuple[int, bytes]]:

@@ -59,7 +59,7 @@ def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) 
     try:
         context = generate_context(
             context_file=str(template_dir / "cookiecutter.json"),
-            default_context={},
+            default_context={k: v for k, v in request.defaults.items() if k in spec},
             extra_context=extra,
         )
         with _sandboxed():

@@ -24,6 +24,7 @@ def render_copier(template_dir: Path, dest: Path, request: RenderRequest) -> dic
             dest,
             data=data,
             defaults=not request.interactive,
+            user_defaults=request.defaults,
             unsafe=request.trust,
             quiet=True,
             overwrite=True,

@@ -1,0 +1,147 @@
+"""Rendering a chain of template layers into one service folder.
+
+The base renders first, straight into the destination; each layer above renders into a
+folder of its own, removes the base files its manifest lists, and is copied over the
+result, its files adding to or replacing what lies below. All layers share one set of
+answers, decided in one place (`_layer_data`):
+
+    -d values and recorded answers  >  defaults a layer above sets  >  the template's own
+
+A one-layer chain is plain rendering, byte for byte what it was before layers existed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__, provenance, sources
+from .errors import TemplateError
+from .layers import MANIFEST, Manifest, Question, questions, read_manifest, refuse_type_clashes
+from .render import RenderRequest, RenderResult, check_contained, render
+
+
+def render_chain(
+    chain: Sequence[sources.Resolved],
+    dest: Path,
+    service_name: str,
+    data: Mapping[str, Any],
+    interactive: bool,
+    trust: bool,
+) -> provenance.Provenance:
+    """Render `chain` (base first) into the empty folder `dest`; return its provenance."""
+    with contextlib.ExitStack() as stack:
+        dirs = [stack.enter_context(sources.materialize(r)) for r in chain]
+        where = [r.source.location for r in chain]
+        manifests = [read_manifest(d, w) for d, w in zip(dirs, where, strict=True)]
+        asked = [questions(d) for d in dirs]
+        refuse_type_clashes(where, asked)
+        answers: dict[str, Any] = {}
+        layers = []
+        for index, resolved in enumerate(chain):
+            request = RenderRequest(
+                service_name=service_name,
+                data=_layer_data(answers, data),
+                interactive=interactive,
+                trust=trust,
+                source_location=resolved.source.location,
+                source_ref=resolved.ref if resolved.commit else None,
+                defaults=_upper_defaults(asked, index, {"service_name": service_name, **data}),
+            )
+            result = _render_one(dirs[index], dest, request, manifests[index], first=index == 0)
+            answers.update(result.answers)
+            layers.append(recorded_layer(resolved, result.format))
+        check_contained(dest)
+    return provenance.Provenance(tuple(layers), answers, __version__)
+
+
+def _layer_data(answers: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a layer is told: the answers lower layers gave, under what the user gave or recorded."""
+    return {**answers, **data}
+
+
+def recorded_layer(resolved: sources.Resolved, fmt: str) -> provenance.Layer:
+    """What `.svc.yml` records of one rendered layer."""
+    return provenance.Layer(
+        source=resolved.source.location,
+        format=fmt,
+        ref=resolved.ref,
+        commit=resolved.commit,
+        version=resolved.version,
+    )
+
+
+def _render_one(
+    template_dir: Path, dest: Path, request: RenderRequest, manifest: Manifest, first: bool
+) -> RenderResult:
+    """Render one layer: the base into `dest`, a layer above beside it and then over it."""
+    if first:
+        result = render(template_dir, dest, request)
+        _drop_manifest(template_dir, dest)
+        return result
+    with tempfile.TemporaryDirectory(prefix="svc-layer-", dir=dest.parent) as tmp:
+        out = Path(tmp) / "render"
+        out.mkdir()
+        result = render(template_dir, out, request)
+        _drop_manifest(template_dir, out)
+        _remove(dest, manifest.remove, request.source_location)
+        _overlay(out, dest)
+    return result
+
+
+def _drop_manifest(template_dir: Path, out: Path) -> None:
+    """A copier template without `_subdirectory` copies its manifest too; it is not the service's."""
+    if (template_dir / MANIFEST).is_file():
+        (out / MANIFEST).unlink(missing_ok=True)
+
+
+def _remove(dest: Path, patterns: Sequence[str], where: str) -> None:
+    for pattern in patterns:
+        if pattern.startswith("/") or ".." in Path(pattern).parts:
+            raise TemplateError(f"{MANIFEST} of {where} removes '{pattern}', outside the service; fix it.")
+        for path in sorted(dest.glob(pattern), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _overlay(src: Path, dest: Path) -> None:
+    """Copy the layer's render over the result below: its files win, links stay links."""
+    try:
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as err:
+        raise TemplateError(f"A layer's files cannot be laid over its base's: {err}") from err
+
+
+def _upper_defaults(
+    asked: Sequence[Mapping[str, Question]], index: int, context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Defaults that layers above `index` set for its questions; the topmost layer wins."""
+    found: dict[str, Any] = {}
+    for upper in asked[index + 1 :]:
+        for name, q in upper.items():
+            if name in asked[index] and q.default is not None:
+                found[name] = q.default
+    return {name: _rendered(name, value, context) for name, value in found.items()}
+
+
+def _rendered(name: str, value: Any, context: Mapping[str, Any]) -> Any:
+    """A Jinja default such as "{{ service_name }}-team", rendered as the template would."""
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+        return value
+    from jinja2 import StrictUndefined
+    from jinja2 import TemplateError as JinjaError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        return SandboxedEnvironment(undefined=StrictUndefined).from_string(value).render(**context)
+    except JinjaError as err:
+        raise TemplateError(
+            f"A layer's default for '{name}' ({value}) cannot be worked out before its base renders "
+            f"({err}); base it on service_name or answers given with -d."
+        ) from err
