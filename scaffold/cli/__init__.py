@@ -1,0 +1,87 @@
+"""The `svc` command line: parse, call one library function, show its result, pick the exit code.
+
+This package is the only part of svc that talks to the terminal: one module per command
+family, and this one holds the root group, the error boundary and what the commands share.
+Heavy libraries (copier, cookiecutter, jinja2, rich) are imported inside the commands that
+need them, so `svc --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from .. import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_ACT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class SvcGroup(click.Group):
+    """A group whose commands share one error boundary: clean messages, exit 2, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ..errors import ScaffoldError
+
+        try:
+            return super().invoke(ctx)
+        except ScaffoldError as err:
+            _fail(str(err), ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing was left half-done.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as err:  # the boundary: anything unexpected is still one clean line
+            if ctx.find_root().params.get("debug"):
+                raise
+            _fail(
+                f"svc failed unexpectedly: {type(err).__name__}: {err} (run with --debug for details).",
+                ctx,
+            )
+
+
+def _fail(message: str, ctx: click.Context) -> NoReturn:
+    click.secho(f"error: {message}", err=True, fg="red")
+    ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=SvcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="svc")
+@click.option("--debug", is_flag=True, help="Show a traceback when something unexpected fails.")
+def main(debug: bool) -> None:
+    """Generate services from a golden-path template and keep them up to date."""
+
+
+def data_option(func: F) -> F:
+    return click.option(
+        "-d",
+        "--data",
+        "data",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Answer a template question (repeatable).",
+    )(func)
+
+
+def interactive(defaults: bool) -> bool:
+    return not defaults and sys.stdin.isatty()
+
+
+def print_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def layer_doc(layer: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(layer).items() if v is not None}
+
+
+# The command families register themselves on `main` when imported.
+from . import fleet, radar, registry, service, templates  # noqa: E402, F401
+
+__all__ = ["main"]

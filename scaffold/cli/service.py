@@ -1,0 +1,195 @@
+"""`svc new`, `svc update`, `svc check`, `svc diff`: one service and its template."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import EXIT_ACT, EXIT_OK, data_option, interactive, layer_doc, main, print_json
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--template",
+    "-t",
+    "template",
+    default="builtin:python-service",
+    show_default=True,
+    metavar="SRC",
+    help="Template: builtin:NAME, a folder, a git URL, or a configured name.",
+)
+@click.option("--ref", help="Template version: a git tag, branch or commit (default: newest release).")
+@data_option
+@click.option("--defaults", is_flag=True, help="Use defaults for unanswered questions; never prompt.")
+@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, hooks, extensions).")
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Where to create the service folder (default: here).",
+)
+@click.option("--no-git", is_flag=True, help="Do not make the service a git repository.")
+def new(
+    name: str,
+    template: str,
+    ref: str | None,
+    data: tuple[str, ...],
+    defaults: bool,
+    trust: bool,
+    output_dir: Path,
+    no_git: bool,
+) -> None:
+    """Create the service NAME from a template."""
+    from ..answers import parse_assignments
+    from ..generate import NewRequest, new_service
+
+    result = new_service(
+        NewRequest(
+            name=name,
+            template=template,
+            ref=ref,
+            data=parse_assignments(data),
+            interactive=interactive(defaults),
+            trust=trust,
+            output_dir=output_dir,
+            make_git=not no_git,
+        )
+    )
+    click.echo(f"Created {result.path} from {result.layer.describe()} ({result.layer.format}).")
+    if result.identity is not None:
+        note = (
+            ""
+            if result.identity.configured
+            else (" (no git identity is configured; set one with git config --global user.name/user.email)")
+        )
+        click.echo(
+            f"Initial commit {result.commit[:12] if result.commit else ''} by {result.identity}{note}."
+        )
+    click.echo(f"Next: cd {result.path.name} and read its README.md.")
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
+@click.option("--ref", help="Template version to move to (default: newest release).")
+@data_option
+@click.option("--defaults", is_flag=True, help="Use defaults for new questions; never prompt.")
+@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, migrations, hooks).")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option("--commit", "commit", is_flag=True, help="Commit the update when it has no conflicts.")
+@click.option("--abort", is_flag=True, help="Undo an unfinished update, byte for byte.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def update(
+    path: Path,
+    ref: str | None,
+    data: tuple[str, ...],
+    defaults: bool,
+    trust: bool,
+    dry_run: bool,
+    commit: bool,
+    abort: bool,
+    as_json: bool,
+) -> None:
+    """Bring the service at PATH to a newer template, keeping every local change."""
+    from .. import update as updating
+    from ..answers import parse_assignments
+
+    if abort:
+        root = updating.abort(path)
+        click.echo(f"Aborted the update of {root}; it is back where it was.")
+        return
+    result = updating.update(
+        updating.UpdateRequest(
+            path=path,
+            ref=ref,
+            data=parse_assignments(data),
+            interactive=interactive(defaults),
+            trust=trust,
+            dry_run=dry_run,
+            commit=commit,
+        )
+    )
+    if as_json:
+        print_json(
+            {
+                "path": str(result.path),
+                "status": result.status,
+                "from": layer_doc(result.before),
+                "to": layer_doc(result.after),
+                "changed": result.changed,
+                "conflicts": result.conflicts,
+                "binary_conflicts": result.binary_conflicts,
+                "committed": result.committed,
+                "migrations": result.migrations,
+                "moved_layers": result.moved_layers,
+                "dry_run": dry_run,
+            }
+        )
+    else:
+        _show_update(result, dry_run)
+    sys.exit(EXIT_ACT if result.conflicts else EXIT_OK)
+
+
+def _show_update(result: Any, dry_run: bool) -> None:
+    if result.status == "current":
+        click.echo(f"{result.path.name} is already on {result.after.describe()}; nothing to do.")
+        return
+    verb = "Would update" if dry_run else "Updated"
+    click.echo(f"{verb} {result.path.name}: {result.before.describe()} -> {result.after.describe()}.")
+    for move in result.moved_layers:
+        click.echo(f"  base layer {move}")
+    for rel in result.changed:
+        mark = "C" if rel in result.conflicts else "M"
+        click.echo(f"  {mark} {rel}")
+    for command in result.migrations:
+        click.echo(f"  {'would run' if dry_run else 'ran'} {command}")
+    if dry_run:
+        click.echo(result.diff, nl=False)
+        return
+    if result.conflicts:
+        click.secho(f"{len(result.conflicts)} file(s) have conflicts:", err=True, fg="yellow")
+        for rel in result.conflicts:
+            kind = " (binary: your version kept)" if rel in result.binary_conflicts else ""
+            click.echo(f"  {rel}{kind}", err=True)
+        click.echo(
+            "Resolve them (look for <<<<<<< markers), 'git add' them and 'git commit'; "
+            "or undo with 'svc update --abort'.",
+            err=True,
+        )
+    elif result.committed:
+        click.echo(f"Committed {result.committed[:12]}.")
+    else:
+        click.echo("The result is staged; review it and run 'git commit' (or 'svc update --abort').")
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def check(path: Path, as_json: bool) -> None:
+    """Exit 1 when a template layer of the service at PATH is behind its newest version."""
+    from ..update import check as check_layers
+
+    statuses = check_layers(path)
+    if as_json:
+        print_json([vars(s) for s in statuses])
+    else:
+        for s in statuses:
+            state = "behind" if s.behind else "current"
+            click.echo(f"{s.source}: {s.current or '-'} (newest {s.newest or '-'}): {state}")
+    sys.exit(EXIT_ACT if any(s.behind for s in statuses) else EXIT_OK)
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
+@click.option("--ref", help="Template version to compare with (default: newest release).")
+def diff(path: Path, ref: str | None) -> None:
+    """Print, as a unified diff, what 'svc update' would change; exit 1 when it would."""
+    from ..update import diff as update_diff
+
+    result = update_diff(path, ref)
+    click.echo(result.diff, nl=False)
+    sys.exit(EXIT_ACT if result.diff else EXIT_OK)
