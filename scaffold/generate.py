@@ -96,11 +96,7 @@ def _missing_parents(path: Path) -> list[Path]:
 
 def _init_repository(tree: Path, layer: provenance.Layer) -> tuple[git.Identity, str]:
     """Make `tree` a repository whose first commit is the render, on main and svc/template."""
-    branch = (
-        git.out("config", "--get", "init.defaultBranch", cwd=tree.parent)
-        if git.ok("config", "--get", "init.defaultBranch", cwd=tree.parent)
-        else "main"
-    )
+    branch = git.config(tree.parent, "init.defaultBranch").get("init.defaultbranch", "main")
     git.run("init", "--quiet", "--initial-branch", branch, cwd=tree)
     ident = git.identity(tree)
     git.run("add", "--all", "--force", cwd=tree)
@@ -115,6 +111,5 @@ def _init_repository(tree: Path, layer: provenance.Layer) -> tuple[git.Identity,
         cwd=tree,
         env=ident.env(),
     )
-    commit = git.out("rev-parse", "HEAD", cwd=tree)
-    git.run("branch", TEMPLATE_BRANCH, commit, cwd=tree)
-    return ident, commit
+    git.run("branch", TEMPLATE_BRANCH, cwd=tree)
+    return ident, git.out("rev-parse", "HEAD", cwd=tree)

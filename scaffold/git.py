@@ -9,6 +9,7 @@ GIT_WORK_TREE) never redirect our commands to another repository.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,16 +87,23 @@ class Identity:
 
 def identity(cwd: Path) -> Identity:
     """The identity git would commit with here, or svc's own when none is configured."""
-    name = os.environ.get("GIT_AUTHOR_NAME") or _config("user.name", cwd)
-    email = os.environ.get("GIT_AUTHOR_EMAIL") or _config("user.email", cwd)
+    settings = config(cwd, "user.name", "user.email")
+    name = os.environ.get("GIT_AUTHOR_NAME") or settings.get("user.name", "")
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or settings.get("user.email", "")
     if name and email:
         return Identity(name, email, configured=True)
     return Identity(name or FALLBACK_NAME, email or FALLBACK_EMAIL, configured=False)
 
 
-def _config(key: str, cwd: Path) -> str:
-    done = run("config", "--get", key, cwd=cwd, check=False)
-    return done.stdout.decode(errors="replace").strip()
+def config(cwd: Path, *keys: str) -> dict[str, str]:
+    """The values git has for `keys` here (lower-case names, as git reports them), in one call."""
+    pattern = "^(" + "|".join(re.escape(key.lower()) for key in keys) + ")$"
+    done = run("config", "--get-regexp", pattern, cwd=cwd, check=False)
+    found: dict[str, str] = {}
+    for line in done.stdout.decode(errors="replace").splitlines():
+        key, _, value = line.partition(" ")
+        found[key] = value
+    return found
 
 
 def is_repo(path: Path) -> bool:
