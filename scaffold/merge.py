@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import git, provenance
-from .errors import ScaffoldError
+from .errors import RepositoryStateError, ScaffoldError
 from .generate import TEMPLATE_BRANCH
 
 STATE_FILE = "svc-update.json"
@@ -66,6 +66,21 @@ class Outcome:
     changed: tuple[str, ...]
     conflicts: tuple[str, ...]
     binary_conflicts: tuple[str, ...]
+
+
+def refuse_overwriting_ignored(root: Path, plan: Plan) -> None:
+    """Refuse when the target adds a path that holds an ignored local file.
+
+    git treats ignored files as expendable and would overwrite such a file (a `.env`, say)
+    with the template's; it is not in git, so nothing could bring it back.
+    """
+    added = git.out("diff", "--name-only", "--no-renames", "--diff-filter=A", "HEAD", plan.target, cwd=root)
+    clashes = [rel for rel in added.splitlines() if (root / rel).exists() or (root / rel).is_symlink()]
+    if clashes:
+        raise RepositoryStateError(
+            f"The new template version adds {', '.join(clashes)}, which exists here as an ignored "
+            "file; move it aside, run svc update, then merge your copy back in."
+        )
 
 
 def merge(workdir: Path, plan: Plan) -> Outcome:

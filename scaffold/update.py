@@ -81,6 +81,7 @@ def update(request: UpdateRequest) -> UpdateResult:
         return _result(root, plan, found, diff=diff, migrations=shown)
     if steps and not request.trust:
         migrations.refuse_untrusted(steps)
+    merge.refuse_overwriting_ignored(root, plan)
     found, committed = _apply(root, plan, steps, request.commit)
     return _result(root, plan, found, committed=committed, migrations=shown)
 

@@ -80,6 +80,16 @@ def test_ignored_files_do_not_make_the_tree_dirty(tmp_path: Path, fmt: str) -> N
     assert (service / "debug.log").read_text() == "noise\n"
 
 
+def test_an_ignored_local_file_the_template_now_adds_is_never_overwritten(tmp_path: Path, fmt: str) -> None:
+    template, service = released_service(tmp_path, fmt)
+    (service / ".gitignore").write_text("local.env\n")
+    commit_all(service, "keep secrets out of git")
+    (service / "local.env").write_text("TOKEN=mine\n")
+    template.release("v2.0.0", with_changes(BASE_FILES, {"local.env": "TOKEN=\n"}))
+    assert "local.env" in _refused(service)
+    assert (service / "local.env").read_text() == "TOKEN=mine\n"
+
+
 def test_merge_in_progress_is_refused(tmp_path: Path) -> None:
     template, service = released_service(tmp_path, "copier")
     git(service, "checkout", "-q", "-b", "other")
