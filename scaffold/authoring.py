@@ -162,7 +162,9 @@ class TemplateTestResult:
     returncode: int | None
 
 
-def test_template(spec: str, cwd: Path | None = None, timeout: float = TEST_TIMEOUT) -> TemplateTestResult:
+def test_template(
+    spec: str, cwd: Path | None = None, timeout: float = TEST_TIMEOUT, trust: bool = False
+) -> TemplateTestResult:
     """Render the template `spec` with its sample answers and run its test command there."""
     top = _as_work_tree(sources.parse(spec, cwd))
     chain = layers.resolve_chain(sources.resolve(top))
@@ -174,7 +176,7 @@ def test_template(spec: str, cwd: Path | None = None, timeout: float = TEST_TIME
     with tempfile.TemporaryDirectory(prefix="svc-template-test-") as tmp:
         project = Path(tmp) / name
         project.mkdir()
-        prov = layered.render_chain(chain, project, name, answers, interactive=False, trust=False)
+        prov = layered.render_chain(chain, project, name, answers, interactive=False, trust=trust)
         provenance.save(project, prov)
         code, output = _run(command, project, timeout)
     return TemplateTestResult(code == 0, command, _tail(output), prov.layers, code)

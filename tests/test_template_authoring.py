@@ -188,3 +188,18 @@ def test_template_test_exits_2_when_the_template_cannot_render(tmp_path: Path) -
 
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_template_test_runs_tasks_only_with_trust(tmp_path: Path) -> None:
+    template = build_tree(
+        tmp_path / "tasks",
+        {
+            "copier.yml": "_tasks: ['touch TASK_RAN']\nservice_name: {type: str}\n",
+            "svc-template.yml": "test_command: test -f TASK_RAN\nsample_answers: {service_name: demo}\n",
+        },
+    )
+    refused = svc("template", "test", template)
+    assert refused.exit_code == 2, refused.output
+    assert "--trust" in refused.output
+    trusted = svc("template", "test", template, "--trust")
+    assert trusted.exit_code == 0, trusted.output

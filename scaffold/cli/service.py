@@ -156,8 +156,8 @@ def _show_update(result: Any, dry_run: bool) -> None:
             kind = " (binary: your version kept)" if rel in result.binary_conflicts else ""
             click.echo(f"  {rel}{kind}", err=True)
         click.echo(
-            "Resolve them (look for <<<<<<< markers), 'git add' them and 'git commit'; "
-            "or undo with 'svc update --abort'.",
+            "Resolve them (edit the <<<<<<< blocks; a file deleted on one side: 'git rm' or "
+            "'git add' it), then 'git add' them and 'git commit'; or undo with 'svc update --abort'.",
             err=True,
         )
     elif result.committed:

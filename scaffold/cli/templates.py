@@ -68,12 +68,13 @@ def template_init(name: str, extends: str | None, output_dir: Path) -> None:
 
 @template.command("test")
 @click.argument("src")
+@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, hooks, extensions).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def template_test(src: str, as_json: bool) -> None:
+def template_test(src: str, trust: bool, as_json: bool) -> None:
     """Render SRC with its sample answers and run the generated project's own tests."""
     from ..authoring import test_template
 
-    result = test_template(src)
+    result = test_template(src, trust=trust)
     if as_json:
         print_json(
             {
