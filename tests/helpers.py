@@ -68,3 +68,16 @@ def wait_until(predicate: Callable[[], T], what: str, *, timeout: float = 30.0, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def with_changes(
+    base: dict[str, str | bytes], changes: dict[str, str | bytes | None]
+) -> dict[str, str | bytes]:
+    """A copy of `base` with files replaced (text or bytes) or removed (None)."""
+    files = dict(base)
+    for rel, value in changes.items():
+        if value is None:
+            files.pop(rel, None)
+        else:
+            files[rel] = value
+    return files

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner, Result
-from helpers import build_tree, commit_all, init_repo, tag
+from helpers import build_tree, commit_all, init_repo, tag, with_changes
 
 from scaffold.cli import main
 
@@ -80,7 +80,7 @@ Changes = dict[str, "str | bytes | None"]
 
 def base_files(changes: Changes | None = None) -> dict[str, str | bytes]:
     files: dict[str, str | bytes] = {"copier.yml": BASE_QUESTIONS, **BASE_FILES}
-    return _changed(files, changes or {})
+    return with_changes(files, changes or {})
 
 
 def company_files(
@@ -91,7 +91,7 @@ def company_files(
         "svc-template.yml": manifest(extends, base_ref, remove=["docs/legacy.md"]),
         **COMPANY_FILES,
     }
-    return _changed(files, changes or {})
+    return with_changes(files, changes or {})
 
 
 def team_files(company_ref: str) -> dict[str, str | bytes]:
@@ -102,16 +102,6 @@ def team_files(company_ref: str) -> dict[str, str | bytes]:
         "{{ _copier_conf.answers_file }}.jinja": "{{ _copier_answers | to_nice_yaml }}",
         "TEAM.md.jinja": "On call: {{ oncall }}; channel {{ team_channel }}.\n",
     }
-
-
-def _changed(files: dict[str, str | bytes], changes: Changes) -> dict[str, str | bytes]:
-    """`files` with some replaced (text or bytes) or removed (None)."""
-    for rel, value in changes.items():
-        if value is None:
-            files.pop(rel, None)
-        else:
-            files[rel] = value
-    return files
 
 
 def two_layers(root: Path) -> tuple[Path, Path]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner, Result
-from helpers import build_tree, commit_all, git, init_repo, tag
+from helpers import build_tree, commit_all, git, init_repo, tag, with_changes
 
 from scaffold.cli import main
 
@@ -165,19 +165,6 @@ def _to_jinja(text: str | bytes, pattern: str) -> str | bytes:
 def template_repo(root: Path, fmt: str, **kwargs: Any) -> TemplateRepo:
     init_repo(root)
     return TemplateRepo(root, fmt, **kwargs)
-
-
-def with_changes(
-    base: dict[str, str | bytes], changes: dict[str, str | bytes | None]
-) -> dict[str, str | bytes]:
-    """`base` with files replaced (text or bytes) or removed (None)."""
-    files = dict(base)
-    for rel, value in changes.items():
-        if value is None:
-            files.pop(rel, None)
-        else:
-            files[rel] = value
-    return files
 
 
 def dedent(text: str) -> str:
