@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -67,6 +68,23 @@ def data_option(func: F) -> F:
         metavar="KEY=VALUE",
         help="Answer a template question (repeatable).",
     )(func)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+trust_option = click.option(
+    "--trust", is_flag=True, help="Allow the template to run code (tasks, migrations, hooks, extensions)."
+)
+
+
+def output_dir_option(what: str) -> Callable[[F], F]:
+    """`--output-dir/-o`: the folder in which `what` is created (default: here)."""
+    return click.option(
+        "--output-dir",
+        "-o",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(),
+        help=f"Where to create {what} (default: here).",
+    )
 
 
 def interactive(defaults: bool) -> bool:

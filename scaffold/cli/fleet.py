@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from . import EXIT_ACT, EXIT_OK, main, print_json
+from . import EXIT_ACT, EXIT_OK, json_option, main, print_json
 
 # --- svc fleet -----------------------------------------------------------------------------
 
@@ -19,12 +19,11 @@ def fleet() -> None:
 
 
 _FLEET_PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-_FLEET_JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
 @fleet.command("status")
 @_FLEET_PATHS
-@_FLEET_JSON
+@json_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Services checked at once (default: CPUs).")
 def fleet_status(paths: tuple[Path, ...], as_json: bool, jobs: int | None) -> None:
     """Show, for each service under PATHS, its template layers and whether it is behind.
@@ -49,7 +48,7 @@ def fleet_status(paths: tuple[Path, ...], as_json: bool, jobs: int | None) -> No
     help="Name of the new branch per service; {version} is replaced by the target version.",
 )
 @click.option("--push", is_flag=True, help="Push each new branch to the service's remote (origin).")
-@_FLEET_JSON
+@json_option
 def fleet_update(
     paths: tuple[Path, ...], ref: str | None, jobs: int | None, branch: str, push: bool, as_json: bool
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import main, print_json
+from . import json_option, main, print_json
 
 
 @main.group()
@@ -20,7 +20,7 @@ def registry() -> None:
     metavar="URL",
     help="sqlite:///PATH or etcd://HOST:PORT[,...] (default: SVC_REGISTRY_URL, else the local file).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 def registry_ls(realm: str, registry_url: str | None, as_json: bool) -> None:
     """List the live instances in a realm."""
     from dataclasses import asdict

@@ -8,7 +8,18 @@ from typing import Any
 
 import click
 
-from . import EXIT_ACT, EXIT_OK, data_option, interactive, layer_doc, main, print_json
+from . import (
+    EXIT_ACT,
+    EXIT_OK,
+    data_option,
+    interactive,
+    json_option,
+    layer_doc,
+    main,
+    output_dir_option,
+    print_json,
+    trust_option,
+)
 
 
 @main.command()
@@ -25,14 +36,8 @@ from . import EXIT_ACT, EXIT_OK, data_option, interactive, layer_doc, main, prin
 @click.option("--ref", help="Template version: a git tag, branch or commit (default: newest release).")
 @data_option
 @click.option("--defaults", is_flag=True, help="Use defaults for unanswered questions; never prompt.")
-@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, hooks, extensions).")
-@click.option(
-    "--output-dir",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(),
-    help="Where to create the service folder (default: here).",
-)
+@trust_option
+@output_dir_option("the service folder")
 @click.option("--no-git", is_flag=True, help="Do not make the service a git repository.")
 def new(
     name: str,
@@ -78,11 +83,11 @@ def new(
 @click.option("--ref", help="Template version to move to (default: newest release).")
 @data_option
 @click.option("--defaults", is_flag=True, help="Use defaults for new questions; never prompt.")
-@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, migrations, hooks).")
+@trust_option
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.option("--commit", "commit", is_flag=True, help="Commit the update when it has no conflicts.")
 @click.option("--abort", is_flag=True, help="Undo an unfinished update, byte for byte.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 def update(
     path: Path,
     ref: str | None,
@@ -168,7 +173,7 @@ def _show_update(result: Any, dry_run: bool) -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 def check(path: Path, as_json: bool) -> None:
     """Exit 1 when a template layer of the service at PATH is behind its newest version."""
     from ..update import check as check_layers

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import EXIT_ACT, EXIT_OK, layer_doc, main, print_json
+from . import EXIT_ACT, EXIT_OK, json_option, layer_doc, main, output_dir_option, print_json, trust_option
 
 
 @main.group()
@@ -16,7 +16,7 @@ def templates() -> None:
 
 
 @templates.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 def templates_list(as_json: bool) -> None:
     """List the built-in and configured templates."""
     from ..catalog import list_templates
@@ -49,13 +49,7 @@ def template() -> None:
 @template.command("init")
 @click.argument("name")
 @click.option("--extends", metavar="SRC", help="Template to layer on, pinned at its newest version.")
-@click.option(
-    "--output-dir",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(),
-    help="Where to create the template's folder (default: here).",
-)
+@output_dir_option("the template's folder")
 def template_init(name: str, extends: str | None, output_dir: Path) -> None:
     """Create the company template NAME as a git repository, ready to customise."""
     from ..authoring import init_template
@@ -68,8 +62,8 @@ def template_init(name: str, extends: str | None, output_dir: Path) -> None:
 
 @template.command("test")
 @click.argument("src")
-@click.option("--trust", is_flag=True, help="Allow the template to run code (tasks, hooks, extensions).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@trust_option
+@json_option
 def template_test(src: str, trust: bool, as_json: bool) -> None:
     """Render SRC with its sample answers and run the generated project's own tests."""
     from ..authoring import test_template
