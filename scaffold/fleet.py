@@ -34,9 +34,9 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from . import git, provenance, sources
+from . import git, provenance, sources, template_branch
 from .errors import ScaffoldError, UsageError
-from .generate import TEMPLATE_BRANCH
+from .template_branch import TEMPLATE_BRANCH
 
 DEFAULT_BRANCH = "svc/update-{version}"
 PROVENANCE_FILES = (provenance.FILENAME, provenance.COPIER_ANSWERS, provenance.CRUFT_FILE)
@@ -166,6 +166,7 @@ def update_one(path: Path, scratch: Path, options: UpdateOptions) -> Outcome:
         return early if early.status == "not-a-service" else _failed(early)
     journal = Journal(scratch)
     try:
+        template_branch.heal_at_head(path)
         journal.begin(path)
         return _update_in_worktree(path, options, journal)
     except ScaffoldError as err:
@@ -218,9 +219,9 @@ def _push(done: Outcome, branch: str) -> Outcome:
     if not remotes:
         return _with(done, "failed", f"committed on {branch}, but the repository has no remote to push to")
     remote = "origin" if "origin" in remotes else remotes[0]
-    pushed = git.run(
-        "push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", cwd=done.path, check=False
-    )
+    # svc/template goes along: the next clone to update finds the render there.
+    refs = [f"refs/heads/{name}:refs/heads/{name}" for name in (branch, TEMPLATE_BRANCH)]
+    pushed = git.run("push", "--quiet", remote, *refs, cwd=done.path, check=False)
     if pushed.returncode != 0:
         detail = pushed.stderr.decode(errors="replace").strip().splitlines()
         return _with(

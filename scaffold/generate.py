@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, git, layered, layers, names, provenance, sources
+from . import git, layered, layers, names, provenance, render_record, sources
 from .errors import UsageError
-
-TEMPLATE_BRANCH = "svc/template"
+from .template_branch import TEMPLATE_BRANCH
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def new_service(request: NewRequest) -> NewResult:
         provenance.save(tree, prov)
         ident = commit = None
         if request.make_git:
-            ident, commit = _init_repository(tree, prov.layers[-1])
+            ident, commit = _init_repository(tree, prov)
         if target.exists():
             target.rmdir()
         tree.rename(target)
@@ -94,22 +93,16 @@ def _missing_parents(path: Path) -> list[Path]:
     return [missing] if missing else []
 
 
-def _init_repository(tree: Path, layer: provenance.Layer) -> tuple[git.Identity, str]:
-    """Make `tree` a repository whose first commit is the render, on main and svc/template."""
+def _init_repository(tree: Path, prov: provenance.Provenance) -> tuple[git.Identity, str]:
+    """Make `tree` a repository whose first commit is the render, on main and svc/template.
+
+    That commit is a render commit like any other (see `scaffold.render_record`): a clone
+    that lacks svc/template and renders this version again makes this very commit.
+    """
     branch = git.config(tree.parent, "init.defaultBranch").get("init.defaultbranch", "main")
     git.run("init", "--quiet", "--initial-branch", branch, cwd=tree)
-    ident = git.identity(tree)
     git.run("add", "--all", "--force", cwd=tree)
-    message = f"Generate from {layer.describe()}\n\nMade by svc {__version__}."
-    git.run(
-        "commit",
-        "--quiet",
-        "--no-verify",
-        "--no-gpg-sign",
-        "-m",
-        message,
-        cwd=tree,
-        env=ident.env(),
-    )
-    git.run("branch", TEMPLATE_BRANCH, cwd=tree)
-    return ident, git.out("rev-parse", "HEAD", cwd=tree)
+    commit = render_record.commit(tree, git.out("write-tree", cwd=tree), prov, [])
+    git.run("update-ref", f"refs/heads/{branch}", commit, cwd=tree)
+    git.run("branch", TEMPLATE_BRANCH, commit, cwd=tree)
+    return git.identity(tree), commit

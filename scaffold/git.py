@@ -3,7 +3,8 @@
 Every call passes an explicit working directory (nothing here calls os.chdir, so fleet
 work in several processes or threads never trips over a shared cwd) and a cleaned
 environment, so variables that git exports to its own hooks (GIT_DIR, GIT_INDEX_FILE,
-GIT_WORK_TREE) never redirect our commands to another repository.
+GIT_WORK_TREE) never redirect our commands to another repository. The user's hooks
+never run; SSH agents and credential helpers keep working.
 """
 
 from __future__ import annotations
@@ -49,8 +50,12 @@ def run(
     check: bool = True,
     input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `git ARGS` in `cwd`; raise GitError on failure unless check is False."""
-    cmd = ["git", *args]
+    """Run `git ARGS` in `cwd`; raise GitError on failure unless check is False.
+
+    The user's hooks never run: svc's checkouts, commits and merges are its own business
+    (a post-checkout hook would fire on every `svc diff`).
+    """
+    cmd = ["git", "-c", f"core.hooksPath={os.devnull}", *args]
     done = subprocess.run(cmd, cwd=cwd, env=clean_env(env), capture_output=True, input=input, check=False)
     if check and done.returncode != 0:
         raise GitError(list(args), done.returncode, done.stderr.decode(errors="replace"))
@@ -125,14 +130,6 @@ def rev(repo: Path, ref: str) -> str | None:
     if done.returncode != 0:
         return None
     return done.stdout.decode().strip()
-
-
-def commit_tree(repo: Path, tree: str, message: str, parents: list[str], ident: Identity) -> str:
-    """Make a commit object for `tree` without touching any branch, index or work tree."""
-    args = ["commit-tree", "--no-gpg-sign", tree, "-m", message]
-    for parent in parents:
-        args += ["-p", parent]
-    return out(*args, cwd=repo, env=ident.env())
 
 
 def tree_of_directory(repo: Path, directory: Path) -> str:

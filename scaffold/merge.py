@@ -24,7 +24,7 @@ from typing import Any
 
 from . import git, provenance
 from .errors import RepositoryStateError, ScaffoldError
-from .generate import TEMPLATE_BRANCH
+from .template_branch import TEMPLATE_BRANCH
 
 STATE_FILE = "svc-update.json"
 MERGE_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
@@ -62,10 +62,21 @@ def _label(layer: provenance.Layer | None) -> str:
 
 
 @dataclass(frozen=True)
+class FileChange:
+    """One file the update touches: A(dded), M(odified), D(eleted), R(enamed), T(ype changed)
+    or U(nmerged, a conflict); `old_path` is a rename's old name."""
+
+    status: str
+    path: str
+    old_path: str | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     changed: tuple[str, ...]
     conflicts: tuple[str, ...]
     binary_conflicts: tuple[str, ...]
+    files: tuple[FileChange, ...] = ()
 
 
 def refuse_overwriting_ignored(root: Path, plan: Plan) -> None:
@@ -108,7 +119,24 @@ def outcome(workdir: Path) -> Outcome:
     conflicts = tuple(git.out("diff", "--name-only", "--diff-filter=U", cwd=workdir).splitlines())
     binary = tuple(p for p in conflicts if _is_binary_conflict(workdir, p))
     changed = tuple(git.out("diff", "--cached", "--name-only", "HEAD", cwd=workdir).splitlines())
-    return Outcome(changed, conflicts, binary)
+    return Outcome(changed, conflicts, binary, file_changes(workdir))
+
+
+def file_changes(workdir: Path) -> tuple[FileChange, ...]:
+    """What the staged update does to each file, renames followed as git's merge followed them."""
+    listing = git.run("diff", "--cached", "--name-status", "-M", "-z", "HEAD", cwd=workdir).stdout
+    fields = listing.decode(errors="surrogateescape").split("\0")
+    found: list[FileChange] = []
+    i = 0
+    while i < len(fields) - 1:
+        status = fields[i][:1]
+        if status in ("R", "C"):
+            found.append(FileChange(status, fields[i + 2], fields[i + 1]))
+            i += 3
+        else:
+            found.append(FileChange(status, fields[i + 1]))
+            i += 2
+    return tuple(found)
 
 
 def _write_owned_files(workdir: Path, plan: Plan) -> None:

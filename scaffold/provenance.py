@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ class Layer:
     ref: str | None = None
     commit: str | None = None
     version: str | None = None
+    # Keys a newer svc wrote that this one does not know: kept when rewritten, never read.
+    unknown: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
         return f"{self.source} {self.version or self.ref or self.commit or '(unversioned)'}"
@@ -51,6 +54,7 @@ class Provenance:
     schema_version: int = SCHEMA_VERSION
     # Which file it was read from: ".svc.yml", or a copier/cruft answers file.
     origin: str = FILENAME
+    unknown: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def service_name(self) -> str:
@@ -61,12 +65,29 @@ class Provenance:
 
     def to_yaml(self) -> str:
         doc = {
+            **self.unknown,
             "schema_version": self.schema_version,
             "svc_version": self.svc_version,
-            "layers": [{k: v for k, v in vars(layer).items() if v is not None} for layer in self.layers],
+            "layers": [_layer_doc(layer) for layer in self.layers],
             "answers": self.answers,
         }
         return _HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+_LAYER_KEYS = tuple(f.name for f in fields(Layer) if f.name != "unknown")
+_TOP_KEYS = ("schema_version", "svc_version", "layers", "answers")
+
+
+def _layer_doc(layer: Layer) -> dict[str, Any]:
+    known = {key: getattr(layer, key) for key in _LAYER_KEYS}
+    return {**{k: v for k, v in known.items() if v is not None}, **layer.unknown}
+
+
+def carry_unknown(new: Provenance, old: Provenance) -> Provenance:
+    """`new` with the keys a newer svc wrote into `old` (top level and per layer) kept."""
+    by_source = {layer.source: layer.unknown for layer in old.layers}
+    layers = tuple(replace(layer, unknown=by_source.get(layer.source, {})) for layer in new.layers)
+    return replace(new, layers=layers, unknown=old.unknown)
 
 
 def save(root: Path, prov: Provenance) -> None:
@@ -99,20 +120,24 @@ def parse(text: str, where: str) -> Provenance:
             f"{where} has schema version {version!r}, which this svc ({__version__}) does not know; "
             "upgrade svc."
         )
-    try:
-        layers = tuple(_layer(layer) for layer in doc["layers"])
-    except (TypeError, AttributeError) as err:
-        raise ProvenanceError(f"{where} has a malformed layer ({err}).") from err
+    layers = tuple(_layer(layer, where) for layer in doc["layers"])
     answers = doc.get("answers") or {}
     if not isinstance(answers, dict):
         raise ProvenanceError(f"{where}: 'answers' must be a mapping.")
-    return Provenance(layers, answers, str(doc.get("svc_version", "")), SCHEMA_VERSION)
+    unknown = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
+    return Provenance(layers, answers, str(doc.get("svc_version", "")), SCHEMA_VERSION, unknown=unknown)
 
 
-def _layer(entry: dict[str, Any]) -> Layer:
-    """One recorded layer; YAML may have read a version such as 1.0 as a number."""
-    fields: dict[str, Any] = {k: (str(v) if v is not None else None) for k, v in entry.items()}
-    return Layer(**fields)
+def _layer(entry: object, where: str) -> Layer:
+    """One recorded layer; YAML may have read a version such as 1.0 as a number. Keys a
+    newer svc added are kept aside, so this svc can still update the service."""
+    if not isinstance(entry, dict) or not entry.get("source") or not entry.get("format"):
+        raise ProvenanceError(
+            f"{where} has a malformed layer (each needs a source and a format); "
+            f"restore it with 'git checkout -- {FILENAME}'."
+        )
+    known: dict[str, Any] = {k: None if v is None else str(v) for k, v in entry.items() if k in _LAYER_KEYS}
+    return Layer(**known, unknown={k: v for k, v in entry.items() if k not in _LAYER_KEYS})
 
 
 def load(root: Path) -> Provenance:

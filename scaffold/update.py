@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import answers as answer_rules
-from . import git, layered, layers, merge, migrations, provenance, sources
+from . import git, layered, layers, merge, migrations, provenance, render_record, sources, template_branch
 from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError
-from .generate import TEMPLATE_BRANCH
+from .template_branch import TEMPLATE_BRANCH
 
 Status = Literal["current", "updated", "conflicts"]
 
@@ -51,6 +51,8 @@ class UpdateResult:
     changed: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
     binary_conflicts: tuple[str, ...] = ()
+    # Each file touched, with its git status letter (A, M, D, R with the old path, U).
+    files: tuple[merge.FileChange, ...] = ()
     committed: str | None = None
     diff: str = ""
     # Migrations run (or, on a dry run, that would run), as readable commands.
@@ -68,6 +70,8 @@ def update(request: UpdateRequest) -> UpdateResult:
     elif git.rev(root, "HEAD") is None:
         raise RepositoryStateError(f"{root} has no commits yet; commit the service first.")
     recorded = provenance.load(root)
+    if not request.dry_run:
+        template_branch.heal(root, recorded)
     plan = _plan(root, recorded, request)
     if plan is None:
         layer = recorded.layers[-1]
@@ -122,14 +126,15 @@ def _result(root: Path, plan: merge.Plan, found: merge.Outcome, **extra: Any) ->
         found.changed,
         found.conflicts,
         found.binary_conflicts,
+        found.files,
         **extra,
         moved_layers=tuple(plan.moves()),
     )
 
 
-def diff(path: Path, ref: str | None = None) -> UpdateResult:
+def diff(request: UpdateRequest) -> UpdateResult:
     """What `svc update` would change, as a unified diff; changes nothing."""
-    return update(UpdateRequest(path=path, ref=ref, dry_run=True))
+    return update(replace(request, dry_run=True, commit=False))
 
 
 def abort(path: Path) -> Path:
@@ -192,12 +197,12 @@ def _plan(root: Path, recorded: provenance.Provenance, request: UpdateRequest) -
     unchanged = not answer_rules.changed(recorded.answers, request.data)
     if unchanged and _same_chain(recorded.layers, chain):
         return None
-    base = _base_commit(root, recorded)
-    target_prov, target_tree = _render_tree(root, chain, recorded.service_name, answers, request)
+    base = _base_commit(root, recorded, request)
+    target_prov, target_tree = _render_tree(root, chain, answers, request, recorded, again=False)
     if unchanged and target_tree == git.out("rev-parse", f"{base}^{{tree}}", cwd=root):
         return None
+    target = render_record.commit(root, target_tree, target_prov, [base])
     after = target_prov.layers[-1]
-    target = git.commit_tree(root, target_tree, f"Render {after.describe()}", [base], _svc_identity(root))
     return merge.Plan(base, target, before, after, target_prov.answers, recorded.layers, target_prov.layers)
 
 
@@ -242,48 +247,54 @@ def _migrations(plan: merge.Plan, recorded: provenance.Provenance) -> list[migra
     return found
 
 
-def _svc_identity(root: Path) -> git.Identity:
-    ident = git.identity(root)
-    return ident if ident.configured else git.Identity(git.FALLBACK_NAME, git.FALLBACK_EMAIL, False)
-
-
 def _render_tree(
     root: Path,
     chain: list[sources.Resolved],
-    name: str,
     answers: dict[str, Any],
     request: UpdateRequest,
+    recorded: provenance.Provenance,
+    again: bool,
 ) -> tuple[provenance.Provenance, str]:
-    """Render `chain` (base first) with `answers`; store it as a tree in the service's repository."""
+    """Render `chain` (base first) with `answers`; store it as a tree in the service's repository.
+
+    The tree's `.svc.yml` is what the render made, with the keys a newer svc recorded kept;
+    rendering the recorded version `again`, it is the recorded file itself.
+    """
     with tempfile.TemporaryDirectory(prefix="svc-render-") as tmp:
         dest = Path(tmp) / "render"
         dest.mkdir()
-        prov = layered.render_chain(chain, dest, name, answers, request.interactive, request.trust)
+        made = layered.render_chain(
+            chain, dest, recorded.service_name, answers, request.interactive, request.trust
+        )
+        prov = recorded if again else provenance.carry_unknown(made, recorded)
         provenance.save(dest, prov)
         return prov, git.tree_of_directory(root, dest)
 
 
-def _base_commit(root: Path, recorded: provenance.Provenance) -> str:
-    """The commit holding the render `.svc.yml` records: found in history, or rebuilt."""
-    found = _recorded_render(root, recorded)
+def _base_commit(root: Path, recorded: provenance.Provenance, request: UpdateRequest) -> str:
+    """The render commit `.svc.yml` records: found on svc/template, or rendered again.
+
+    A dry run (`svc diff`) moves no branch, so it also looks where `heal` would move it to.
+    """
+    later = template_branch.later_render(root, recorded) if request.dry_run else None
+    found = template_branch.find_base(root, recorded, (later,) if later else ())
     if found:
         return found
     layer = recorded.layers[-1]
+    # Recorded answers decide the base; -d and prompts only fill what was never recorded (secrets).
+    missing = {k: v for k, v in request.data.items() if k not in recorded.answers}
     try:
-        tree = _render_tree(
-            root,
-            [_recorded_version(recorded_layer) for recorded_layer in recorded.layers],
-            recorded.service_name,
-            recorded.answers,
-            UpdateRequest(path=root),
-        )[1]
+        chain = [_recorded_version(recorded_layer) for recorded_layer in recorded.layers]
+        answers = answer_rules.combine(missing, recorded.answers)
+        tree = _render_tree(root, chain, answers, request, recorded, again=True)[1]
     except ScaffoldError as err:
         raise ProvenanceError(
-            f"The base of the update cannot be found: branch {TEMPLATE_BRANCH} does not hold "
-            f"the render of {layer.describe()}, and rendering it again failed ({err}); fetch "
-            f"the branch (git fetch origin {TEMPLATE_BRANCH}:{TEMPLATE_BRANCH}) and try again."
+            f"The base of the update cannot be found: no {TEMPLATE_BRANCH} branch here (local or "
+            f"remote-tracking) holds the render of {layer.describe()}, and rendering it again failed "
+            f"({str(err).rstrip('.')}); fetch the branch (git fetch origin "
+            f"{TEMPLATE_BRANCH}:{TEMPLATE_BRANCH}) and try again."
         ) from err
-    return git.commit_tree(root, tree, f"Render {layer.describe()} (rebuilt)", [], _svc_identity(root))
+    return render_record.commit(root, tree, recorded, [])
 
 
 def _recorded_version(layer: provenance.Layer) -> sources.Resolved:
@@ -297,38 +308,6 @@ def _recorded_version(layer: provenance.Layer) -> sources.Resolved:
         # The tag moved since; render the recorded commit under its own name.
         return replace(pinned, ref=pinned.commit)
     return replace(pinned, ref=layer.ref or pinned.ref, version=layer.version or pinned.version)
-
-
-def _recorded_render(root: Path, recorded: provenance.Provenance) -> str | None:
-    """A commit whose `.svc.yml` names the recorded layers and answers: the merge base with
-    svc/template, a template parent of an earlier update's merge, or the branch's history."""
-    for commit in _base_candidates(root):
-        shown = git.run("show", f"{commit}:{provenance.FILENAME}", cwd=root, check=False)
-        if shown.returncode != 0:
-            continue
-        try:
-            prov = provenance.parse(shown.stdout.decode(), provenance.FILENAME)
-        except ProvenanceError:
-            continue
-        if prov.layers == recorded.layers and prov.answers == recorded.answers:
-            return commit
-    return None
-
-
-def _base_candidates(root: Path) -> list[str]:
-    found: list[str] = []
-    has_branch = git.rev(root, TEMPLATE_BRANCH) is not None
-    if has_branch:
-        done = git.run("merge-base", "HEAD", TEMPLATE_BRANCH, cwd=root, check=False)
-        found += done.stdout.decode().split()
-    # svc/template moves only when svc next runs after `git commit`, and a clone may lack it:
-    # the merges svc made name their template render as second parent.
-    merges = git.out("log", "--merges", "-n", "20", "--format=%P", "HEAD", cwd=root)
-    for line in merges.splitlines():
-        found += line.split()[1:]
-    if has_branch:
-        found += git.out("log", "--format=%H", "-n", "50", TEMPLATE_BRANCH, cwd=root).split()
-    return list(dict.fromkeys(found))
 
 
 # --- check ---------------------------------------------------------------------------------
@@ -365,6 +344,20 @@ def check(path: Path) -> list[LayerStatus]:
         behind = not _same_version(layer, newest) and newest.source.kind != "directory"
         statuses.append(LayerStatus(layer.source, current, newest.version, behind=behind))
     return statuses
+
+
+def in_progress(path: Path) -> bool:
+    """An update is staged (or merging) but not yet committed or aborted."""
+    root = path.resolve()
+    return git.is_repo(root) and merge.load_state(root) is not None and not _settled(root)
+
+
+def _settled(root: Path) -> bool:
+    """`git commit` or `git merge --abort` ended the update; svc tidies up on its next change."""
+    state = merge.load_state(root)
+    if state is None or (git.git_dir(root) / "MERGE_HEAD").exists():
+        return False
+    return git.out("rev-parse", "HEAD", cwd=root) != state["head"] or git.is_clean(root)
 
 
 def _version_label(layer: provenance.Layer) -> str | None:

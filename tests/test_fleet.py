@@ -198,6 +198,9 @@ def test_branch_option_and_push_to_bare_remotes(fleet_dir: Path, tmp_path: Path)
         assert entry["pushed"] is True and entry["branch"] == "chore/tpl-2.0.0"
         remote_tip = git(remotes[name], "rev-parse", "refs/heads/chore/tpl-2.0.0").strip()
         assert remote_tip == entry["commit"]
+        # svc/template goes along, at the render the update merged.
+        render = git(remotes[name], "rev-parse", "refs/heads/svc/template").strip()
+        assert render == git(remotes[name], "rev-parse", f"{remote_tip}^2").strip()
 
 
 def test_push_without_remote_is_reported(fleet_dir: Path) -> None:

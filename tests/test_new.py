@@ -50,7 +50,8 @@ def test_builtin_template_is_the_default(out):
     assert layer["format"] == "copier"
     assert svc_yml(service)["answers"]["service_name"] == "billing"
     log = git(service, "log", "--format=%s").splitlines()
-    assert log == [f"Generate from builtin:python-service {layer['version']}"]
+    assert log == [f"Render builtin:python-service {layer['version']}"]
+    assert "Svc-Render: " in git(service, "log", "-1", "--format=%(trailers)")
     assert git(service, "rev-parse", "HEAD") == git(service, "rev-parse", "svc/template")
     assert git(service, "status", "--porcelain") == ""
 
@@ -199,8 +200,7 @@ def test_works_without_a_git_identity_and_says_which_it_used(tmp_path, copier_re
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "svc <svc@localhost>" in done.stdout
-    assert "no git identity is configured" in done.stdout
+    assert "No git identity is configured" in done.stdout
     assert git(tmp_path / "billing", "log", "--format=%an <%ae>").strip() == "svc <svc@localhost>"
 
 

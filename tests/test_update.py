@@ -218,7 +218,7 @@ def test_dry_run_prints_the_change_and_changes_nothing(tmp_path: Path, fmt: str)
 
     result = svc("update", service, "--dry-run")
 
-    assert "Would update" in result.output
+    assert "would have 1 conflict to resolve" in result.output
     assert "C Dockerfile" in result.output
     assert "+docs/deep/new.md" in result.output or "b/docs/deep/new.md" in result.output
     assert repo_state(service) == before

@@ -28,6 +28,7 @@ from update_support import (
     svc,
     template_repo,
     with_changes,
+    without_render_trailers,
 )
 
 README = str(BASE_FILES["README.md"])
@@ -389,6 +390,7 @@ def test_missing_template_branch_rebuilds_the_base(tmp_path: Path, fmt: str) -> 
 
 def test_unrenderable_base_without_branch_is_refused(tmp_path: Path, fmt: str) -> None:
     template, service = released_service(tmp_path, fmt)
+    without_render_trailers(service)
     git(service, "branch", "-D", "svc/template")
     # The template's history is rewritten: the recorded commit no longer exists anywhere.
     shutil.rmtree(template.path)

@@ -236,6 +236,15 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def without_render_trailers(repo: Path) -> None:
+    """Make a new service look like one made before render commits had trailers."""
+    message = git(repo, "log", "-1", "--format=%B", "svc/template").split("\n\n")[0]
+    tree = git(repo, "rev-parse", "svc/template^{tree}").strip()
+    legacy = git(repo, "commit-tree", tree, "-m", message).strip()
+    git(repo, "update-ref", "refs/heads/svc/template", legacy)
+    git(repo, "reset", "-q", "--hard", legacy)
+
+
 def conflicted(repo: Path) -> list[str]:
     return git(repo, "diff", "--name-only", "--diff-filter=U").split()
 
@@ -255,4 +264,5 @@ __all__ = [
     "svc",
     "template_repo",
     "with_changes",
+    "without_render_trailers",
 ]

@@ -66,15 +66,10 @@ def new(
         )
     )
     click.echo(f"Created {result.path} from {result.layer.describe()} ({result.layer.format}).")
-    if result.identity is not None:
-        note = (
-            ""
-            if result.identity.configured
-            else (" (no git identity is configured; set one with git config --global user.name/user.email)")
-        )
-        click.echo(
-            f"Initial commit {result.commit[:12] if result.commit else ''} by {result.identity}{note}."
-        )
+    if result.commit is not None:
+        click.echo(f"Initial commit {result.commit[:12]}: the template's render, also on svc/template.")
+    if result.identity is not None and not result.identity.configured:
+        click.echo("No git identity is configured; set one with git config --global user.name/user.email.")
     click.echo(f"Next: cd {result.path.name} and read its README.md.")
 
 
@@ -128,6 +123,7 @@ def update(
                 "changed": result.changed,
                 "conflicts": result.conflicts,
                 "binary_conflicts": result.binary_conflicts,
+                "files": [vars(change) for change in result.files],
                 "committed": result.committed,
                 "migrations": result.migrations,
                 "moved_layers": result.moved_layers,
@@ -143,13 +139,19 @@ def _show_update(result: Any, dry_run: bool) -> None:
     if result.status == "current":
         click.echo(f"{result.path.name} is already on {result.after.describe()}; nothing to do.")
         return
-    verb = "Would update" if dry_run else "Updated"
-    click.echo(f"{verb} {result.path.name}: {result.before.describe()} -> {result.after.describe()}.")
+    moved = f"{result.path.name}: {result.before.describe()} -> {result.after.describe()}"
+    if result.conflicts:
+        count = len(result.conflicts)
+        would = "would have " if dry_run else ""
+        click.echo(f"{moved}: {would}{count} conflict{'s' if count > 1 else ''} to resolve.")
+    else:
+        click.echo(f"{'Would update' if dry_run else 'Updated'} {moved}.")
     for move in result.moved_layers:
         click.echo(f"  base layer {move}")
-    for rel in result.changed:
-        mark = "C" if rel in result.conflicts else "M"
-        click.echo(f"  {mark} {rel}")
+    for change in result.files:
+        mark = "C" if change.path in result.conflicts else change.status
+        shown = f"{change.old_path} -> {change.path}" if change.old_path else change.path
+        click.echo(f"  {mark} {shown}")
     for command in result.migrations:
         click.echo(f"  {'would run' if dry_run else 'ran'} {command}")
     if dry_run:
@@ -177,24 +179,39 @@ def _show_update(result: Any, dry_run: bool) -> None:
 def check(path: Path, as_json: bool) -> None:
     """Exit 1 when a template layer of the service at PATH is behind its newest version."""
     from ..update import check as check_layers
+    from ..update import in_progress
 
     statuses = check_layers(path)
+    pending = in_progress(path)
     if as_json:
         print_json([vars(s) for s in statuses])
     else:
         for s in statuses:
-            state = "behind" if s.behind else "current"
+            state = "behind" if s.behind else "update in progress" if pending else "current"
             click.echo(f"{s.source}: {s.current or '-'} (newest {s.newest or '-'}): {state}")
-    sys.exit(EXIT_ACT if any(s.behind for s in statuses) else EXIT_OK)
+    if pending:
+        click.echo(
+            f"An update of {path.resolve().name} is in progress: finish it with 'git commit' or "
+            "undo it with 'svc update --abort'.",
+            err=True,
+        )
+    sys.exit(EXIT_ACT if pending or any(s.behind for s in statuses) else EXIT_OK)
 
 
 @main.command()
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
 @click.option("--ref", help="Template version to compare with (default: newest release).")
-def diff(path: Path, ref: str | None) -> None:
+@data_option
+@click.option("--defaults", is_flag=True, help="Use defaults for new questions; never prompt.")
+@trust_option
+def diff(path: Path, ref: str | None, data: tuple[str, ...], defaults: bool, trust: bool) -> None:
     """Print, as a unified diff, what 'svc update' would change; exit 1 when it would."""
-    from ..update import diff as update_diff
+    from .. import update as updating
+    from ..answers import parse_assignments
 
-    result = update_diff(path, ref)
+    request = updating.UpdateRequest(
+        path=path, ref=ref, data=parse_assignments(data), interactive=interactive(defaults), trust=trust
+    )
+    result = updating.diff(request)
     click.echo(result.diff, nl=False)
     sys.exit(EXIT_ACT if result.diff else EXIT_OK)

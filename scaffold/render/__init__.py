@@ -8,6 +8,7 @@ package; they become TemplateError or UnsafeTemplateError.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -60,8 +61,21 @@ def render(template_dir: Path, dest: Path, request: RenderRequest) -> RenderResu
         from .cookiecutter_engine import render_cookiecutter
 
         answers = render_cookiecutter(template_dir, dest, request)
+    drop_bytecode(dest)
     check_contained(dest)
     return RenderResult(fmt, answers)
+
+
+def drop_bytecode(root: Path) -> None:
+    """Remove what Python compiled: pip byte-compiles an installed template's modules, and
+    copier forgets its default `_exclude` once a template sets `_subdirectory`."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        if "__pycache__" in dirnames:
+            dirnames.remove("__pycache__")
+            shutil.rmtree(Path(dirpath) / "__pycache__")
+        for name in filenames:
+            if name.endswith((".pyc", ".pyo")):
+                (Path(dirpath) / name).unlink()
 
 
 def jinja_error(err: Exception) -> TemplateError:

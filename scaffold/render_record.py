@@ -1,0 +1,97 @@
+"""Render commits: the commits svc makes of a pristine template render, and how it knows them.
+
+A render commit's tree is exactly what the templates rendered, `.svc.yml` included. Its
+message ends with the trailer `Svc-Render: <digest>`, where the digest is a SHA-256 over a
+canonical record of that `.svc.yml` (docs/updates.md spells it out):
+
+    {"record": 1,
+     "layers": [{"source": ..., "format": ..., "version": <commit, else built-in version>}, ...],
+     "answers": {...}}
+
+serialised as JSON with sorted keys and no spaces, every scalar answer as text (`true` and
+`false` for booleans), so `-d port=9000` and a recorded `port: 9000` digest alike. Fields a
+later svc adds to `.svc.yml` stay out of the record unless `RECORD_VERSION` goes up.
+
+The commit's author, committer and dates derive from the digest alone, so the same render
+on the same parent makes the same commit in every clone, and pushing `svc/template` from
+any of them never conflicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import git
+from .provenance import Provenance
+
+RECORD_VERSION = 1
+TRAILER = "Svc-Render"
+AUTHOR = git.Identity(git.FALLBACK_NAME, git.FALLBACK_EMAIL, configured=False)
+# 2020-01-01T00:00:00Z; the digest adds up to ~194 days so that renders do not all share one date.
+_EPOCH = 1_577_836_800
+
+
+def record(prov: Provenance) -> dict[str, Any]:
+    """The fields of `.svc.yml` that decide what a render holds, in canonical form."""
+    return {
+        "record": RECORD_VERSION,
+        "layers": [
+            {"source": layer.source, "format": layer.format, "version": layer.commit or layer.version or ""}
+            for layer in prov.layers
+        ],
+        "answers": _canonical(prov.answers),
+    }
+
+
+def digest(prov: Provenance) -> str:
+    text = json.dumps(record(prov), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """Answers as text all the way down: YAML's 9000 and the command line's "9000" are one answer."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def commit(repo: Path, tree: str, prov: Provenance, parents: Sequence[str]) -> str:
+    """Make the render commit of `tree` (rendered as `prov` records) in `repo`; no ref moves."""
+    key = digest(prov)
+    layers = "".join(f"  {layer.describe()} ({layer.format})\n" for layer in prov.layers)
+    title = f"Render {prov.layers[-1].describe()}"
+    message = f"{title}\n\nA pristine template render, made by svc, of:\n{layers}\n{TRAILER}: {key}\n"
+    args = ["commit-tree", "--no-gpg-sign", tree, "-F", "-"]
+    for parent in parents:
+        args += ["-p", parent]
+    return git.run(*args, cwd=repo, env=commit_env(key), input=message.encode()).stdout.decode().strip()
+
+
+def commit_env(key: str) -> dict[str, str]:
+    """Author, committer and dates of the render commit with digest `key`."""
+    date = f"@{_EPOCH + int(key[:6], 16)} +0000"
+    return {**AUTHOR.env(), "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+
+
+def renders(repo: Path, *tips: str, limit: int | None = None) -> list[tuple[str, str]]:
+    """(commit, digest) of every render commit reachable from `tips`, descendants first."""
+    if not tips:
+        return []
+    args = ["log", "--topo-order", "--format=%H %(trailers:key=" + TRAILER + ",valueonly,separator=%x20)"]
+    if limit is not None:
+        args.append(f"--max-count={limit}")
+    listing = git.out(*args, "--fixed-strings", f"--grep={TRAILER}: ", *tips, "--", cwd=repo)
+    found = []
+    for line in listing.splitlines():
+        sha, _, keys = line.partition(" ")
+        if keys.split():
+            found.append((sha, keys.split()[-1]))
+    return found
