@@ -87,11 +87,15 @@ def later_render(root: Path, recorded: provenance.Provenance) -> str | None:
 def heal(root: Path, recorded: provenance.Provenance) -> str | None:
     """Move the local branch forward to a later render in HEAD's history; return it if moved."""
     later = later_render(root, recorded)
-    if later is None:
-        return None
-    old = git.rev(root, LOCAL_REF) or "0" * 40
-    git.run("update-ref", "-m", "svc: forward to a render in HEAD", LOCAL_REF, later, old, cwd=root)
+    if later is not None:
+        advance(root, later)
     return later
+
+
+def advance(root: Path, render: str) -> None:
+    """Point the local branch at `render`, which `later_render` found."""
+    old = git.rev(root, LOCAL_REF) or "0" * 40
+    git.run("update-ref", "-m", "svc: forward to a render in HEAD", LOCAL_REF, render, old, cwd=root)
 
 
 def heal_at_head(root: Path) -> str | None:

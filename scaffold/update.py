@@ -70,10 +70,11 @@ def update(request: UpdateRequest) -> UpdateResult:
     elif git.rev(root, "HEAD") is None:
         raise RepositoryStateError(f"{root} has no commits yet; commit the service first.")
     recorded = provenance.load(root)
-    if not request.dry_run:
-        template_branch.heal(root, recorded)
-    plan = _plan(root, recorded, request)
+    later = template_branch.later_render(root, recorded)
+    plan = _plan(root, recorded, request, later)
     if plan is None:
+        if later is not None and not request.dry_run:
+            template_branch.advance(root, later)
         layer = recorded.layers[-1]
         return UpdateResult(root, "current", layer, layer)
     steps = _migrations(plan, recorded)
@@ -86,16 +87,22 @@ def update(request: UpdateRequest) -> UpdateResult:
     if steps and not request.trust:
         migrations.refuse_untrusted(steps)
     merge.refuse_overwriting_ignored(root, plan)
-    found, committed = _apply(root, plan, steps, request.commit)
+    found, committed = _apply(root, plan, steps, request.commit, later)
     return _result(root, plan, found, committed=committed, migrations=shown)
 
 
 def _apply(
-    root: Path, plan: merge.Plan, steps: list[migrations.Migration], commit: bool
+    root: Path, plan: merge.Plan, steps: list[migrations.Migration], commit: bool, later: str | None
 ) -> tuple[merge.Outcome, str | None]:
-    """Merge (and migrate) in the service itself; on any failure, put everything back."""
+    """Merge (and migrate) in the service itself; on any failure, put everything back.
+
+    svc/template moves forward to `later` only now that the update goes ahead, and after
+    the state is saved: a refused update changes no ref, and --abort puts this one back too.
+    """
     merge.save_state(root, plan)
     try:
+        if later is not None:
+            template_branch.advance(root, later)
         found = merge.merge(root, plan)
         if steps:
             merge.set_phase(root, "migrating")
@@ -185,10 +192,13 @@ def _require_ready(root: Path) -> None:
         )
 
 
-def _plan(root: Path, recorded: provenance.Provenance, request: UpdateRequest) -> merge.Plan | None:
+def _plan(
+    root: Path, recorded: provenance.Provenance, request: UpdateRequest, later: str | None
+) -> merge.Plan | None:
     """Decide base and target; None when the service is already where the request points.
 
     The top layer's source and --ref pick the target; its manifest pins the layers below.
+    `later` is a render in HEAD's history that svc/template is behind.
     """
     before = recorded.layers[-1]
     source = sources.parse(before.source)
@@ -197,7 +207,7 @@ def _plan(root: Path, recorded: provenance.Provenance, request: UpdateRequest) -
     unchanged = not answer_rules.changed(recorded.answers, request.data)
     if unchanged and _same_chain(recorded.layers, chain):
         return None
-    base = _base_commit(root, recorded, request)
+    base = _base_commit(root, recorded, request, later)
     target_prov, target_tree = _render_tree(root, chain, answers, request, recorded, again=False)
     if unchanged and target_tree == git.out("rev-parse", f"{base}^{{tree}}", cwd=root):
         return None
@@ -271,12 +281,11 @@ def _render_tree(
         return prov, git.tree_of_directory(root, dest)
 
 
-def _base_commit(root: Path, recorded: provenance.Provenance, request: UpdateRequest) -> str:
-    """The render commit `.svc.yml` records: found on svc/template, or rendered again.
-
-    A dry run (`svc diff`) moves no branch, so it also looks where `heal` would move it to.
-    """
-    later = template_branch.later_render(root, recorded) if request.dry_run else None
+def _base_commit(
+    root: Path, recorded: provenance.Provenance, request: UpdateRequest, later: str | None
+) -> str:
+    """The render commit `.svc.yml` records: found on svc/template (or at `later`, where the
+    branch is about to move), else rendered again."""
     found = template_branch.find_base(root, recorded, (later,) if later else ())
     if found:
         return found

@@ -21,11 +21,14 @@ from update_support import (
     edit,
     git,
     new_service,
+    repo_state,
     svc,
     template_repo,
     with_changes,
     without_render_trailers,
 )
+
+from scaffold import __version__
 
 FEATURE = "def feature() -> str:\n    return 'the team wrote this'\n"
 README_EDIT = "Ask the platform team (LOCAL EDIT: or #billing-oncall)."
@@ -56,16 +59,20 @@ class Team:
         self.template.release("v3.0.0", with_changes(BASE_FILES, changes))
 
 
-@pytest.fixture
-def team(tmp_path: Path, fmt: str) -> Team:
-    template = template_repo(tmp_path / "template", fmt)
+def shared_service(root: Path, template: TemplateRepo, *new_args: str) -> Team:
+    """`svc new` from `template` v1.0.0, pushed with svc/template to a bare origin."""
     template.release("v1.0.0", BASE_FILES)
-    first = new_service(template, tmp_path / "made")
-    origin = tmp_path / "origin.git"
+    first = new_service(template, root / "made", *new_args)
+    origin = root / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
     git(first, "remote", "add", "origin", str(origin))
     git(first, "push", "-q", "origin", "main", "svc/template")
-    return Team(template, origin, first, tmp_path)
+    return Team(template, origin, first, root)
+
+
+@pytest.fixture
+def team(tmp_path: Path, fmt: str) -> Team:
+    return shared_service(tmp_path, template_repo(tmp_path / "template", fmt))
 
 
 def pull_request(repo: Path, branch: str = "feature") -> None:
@@ -177,6 +184,21 @@ def test_a_stale_branch_after_an_update_committed_elsewhere_moves_forward(team: 
     assert git(b, "rev-parse", "svc/template").strip() == render_v2
     assert git(b, "merge-base", "--is-ancestor", stale, render_v2) == ""
     assert git(b, "rev-parse", "MERGE_HEAD^").strip() == render_v2
+
+
+def test_abort_after_moving_a_stale_branch_puts_everything_back(team: Team):
+    team.release_v2()
+    a = team.first
+    assert svc("update", a, "--commit").exit_code == 0
+    git(a, "push", "-q", "origin", "main")
+    b = team.clone("b")
+    git(b, "branch", "svc/template", "origin/svc/template")
+    team.release_v3()
+    before = repo_state(b)
+    assert svc("update", b).exit_code == 0
+    assert git(b, "rev-parse", "svc/template") == git(b, "rev-parse", "HEAD^2")
+    assert svc("update", "--abort", b).exit_code == 0
+    assert repo_state(b) == before
 
 
 def test_fleet_update_moves_a_stale_branch_forward_first(team: Team):
@@ -391,3 +413,47 @@ def test_unknown_keys_from_a_newer_svc_are_kept_and_ignored(team: Team):
     assert "deploy:" in text
     assert "signed_by: ops" in text
     assert "v2.0.0" in text or "2.0.0" in text
+
+
+def test_a_base_rendered_again_uses_the_recorded_answers(tmp_path: Path, fmt: str):
+    team = shared_service(tmp_path, template_repo(tmp_path / "template", fmt), "-d", "port=9000")
+    repo = team.clone("ci", "--depth", "1")
+    team.release_v2()
+    result = svc("update", repo, "-d", "port=9100", "-d", "owner=payments")
+    assert result.exit_code == 0, result.output
+    readme = (repo / "README.md").read_text()
+    assert "port 9100" in readme
+    assert "owned by payments" in readme
+    assert "python:3.13-slim" in (repo / "Dockerfile").read_text()
+    # The base held 9000 (recorded), not the -d value: the merge changed the port lines.
+    assert "EXPOSE 9100" in (repo / "Dockerfile").read_text()
+
+
+def test_a_base_rendered_again_runs_with_the_trust_given(tmp_path: Path):
+    tasks = {"_tasks": ["echo ran > TASK_RAN"]}
+    team = shared_service(
+        tmp_path, template_repo(tmp_path / "template", "copier", extra_config=tasks), "--trust"
+    )
+    repo = team.clone("ci", "--depth", "1")
+    team.release_v2()
+    refused = svc("update", repo)
+    assert refused.exit_code == 2
+    assert "--trust" in refused.output
+    assert git(repo, "status", "--porcelain") == ""
+    result = svc("update", repo, "--trust")
+    assert result.exit_code == 0, result.output
+    assert "python:3.13-slim" in (repo / "Dockerfile").read_text()
+
+
+def test_an_old_builtin_base_that_cannot_be_rendered_names_the_branch_to_fetch(tmp_path: Path):
+    made = svc("new", "billing", "--defaults", "--output-dir", tmp_path)
+    assert made.exit_code == 0, made.output
+    repo = tmp_path / "billing"
+    edit(repo / ".svc.yml", f"  version: {__version__}", "  version: 0.0.1")
+    git(repo, "commit", "-qam", "as an older svc recorded it")
+    git(repo, "branch", "-D", "svc/template")
+    before = git(repo, "for-each-ref"), git(repo, "status", "--porcelain")
+    result = svc("update", repo)
+    assert result.exit_code == 2
+    assert "git fetch origin svc/template:svc/template" in result.output
+    assert (git(repo, "for-each-ref"), git(repo, "status", "--porcelain")) == before
