@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import UsageError
+from .errors import InputError
 
 
 def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
@@ -15,7 +15,7 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UsageError(f"'-d {pair}' is not KEY=VALUE; write it as e.g. -d port=9000.")
+            raise InputError(f"'-d {pair}' is not KEY=VALUE; write it as e.g. -d port=9000.")
         data[key] = value
     return data
 

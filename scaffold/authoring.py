@@ -20,8 +20,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import git, layered, layers, names, provenance, skeleton, sources
-from .errors import UsageError
+from . import git, names, provenance, sources, template_skeleton
+from .errors import InputError
+from .render import layers as layering
+from .render.manifest import read_manifest
 
 FIRST_VERSION = "v0.1.0"
 DEFAULT_TEST_COMMAND = "python3 -m pytest -q"
@@ -48,14 +50,14 @@ class InitResult:
 def init_template(name: str, extends: str | None, output_dir: Path) -> InitResult:
     """Write the company template `output_dir/name`; raise ScaffoldError, leaving nothing."""
     if not _NAME.match(name) or len(name) > 63:
-        raise UsageError(
+        raise InputError(
             f"'{name}' is not a usable template name; use lower-case letters, digits and single "
             "hyphens, starting with a letter (e.g. acme-service)."
         )
     target = output_dir.resolve() / name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target} already exists and is not empty; choose another name or --output-dir.")
-    chain = layers.resolve_chain(sources.resolve(sources.parse(extends))) if extends else []
+        raise InputError(f"{target} already exists and is not empty; choose another name or --output-dir.")
+    chain = layering.resolve_chain(sources.resolve(sources.parse(extends))) if extends else []
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.svc-", dir=target.parent))
     try:
@@ -69,7 +71,7 @@ def init_template(name: str, extends: str | None, output_dir: Path) -> InitResul
         tree.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    base = layered.recorded_layer(chain[-1], "copier") if chain else None
+    base = layering.recorded_layer(chain[-1], "copier") if chain else None
     return InitResult(target, FIRST_VERSION, commit, base)
 
 
@@ -77,21 +79,21 @@ def _files(name: str, chain: list[sources.Resolved]) -> dict[str, str]:
     """The template's files, by path; `chain` is what it extends, base first (or nothing)."""
     slug = name.replace("-", "_")
     files = {
-        "svc-template.yml": skeleton.MANIFEST.replace("@EXTENDS@", _extends_text(chain)),
-        "template/{{ _copier_conf.answers_file }}.jinja": skeleton.ANSWERS_FILE,
-        "template/SUPPORT.md.jinja": skeleton.SUPPORT,
-        f"template/tests/test_{slug}_layer.py.jinja": skeleton.OVERLAY_TEST,
-        ".github/workflows/template.yml": skeleton.WORKFLOW,
-        ".gitignore": skeleton.GITIGNORE,
-        "README.md": skeleton.README.replace("@EXTENDS_NOTE@", _extends_note(chain)),
+        "svc-template.yml": template_skeleton.MANIFEST.replace("@EXTENDS@", _extends_text(chain)),
+        "template/{{ _copier_conf.answers_file }}.jinja": template_skeleton.ANSWERS_FILE,
+        "template/SUPPORT.md.jinja": template_skeleton.SUPPORT,
+        f"template/tests/test_{slug}_layer.py.jinja": template_skeleton.OVERLAY_TEST,
+        ".github/workflows/template.yml": template_skeleton.WORKFLOW,
+        ".gitignore": template_skeleton.GITIGNORE,
+        "README.md": template_skeleton.README.replace("@EXTENDS_NOTE@", _extends_note(chain)),
     }
     if chain:
         asked = layers_questions(chain)
-        override = skeleton.OWNER_OVERRIDE if "owner" in asked else ""
-        files["copier.yml"] = skeleton.COPIER_LAYER.replace("@OVERRIDE@", override)
+        override = template_skeleton.OWNER_OVERRIDE if "owner" in asked else ""
+        files["copier.yml"] = template_skeleton.COPIER_LAYER.replace("@OVERRIDE@", override)
     else:
-        files["copier.yml"] = skeleton.COPIER_STANDALONE
-        files["template/README.md.jinja"] = skeleton.SERVICE_README
+        files["copier.yml"] = template_skeleton.COPIER_STANDALONE
+        files["template/README.md.jinja"] = template_skeleton.SERVICE_README
     return {
         rel: text.replace("@TEST_COMMAND@", default_test_command(chain))
         .replace("@NAME@", name)
@@ -110,7 +112,7 @@ def layers_questions(chain: list[sources.Resolved]) -> set[str]:
     asked: set[str] = set()
     for resolved in chain:
         with sources.materialize(resolved) as template_dir:
-            asked |= set(layers.questions(template_dir))
+            asked |= set(layering.questions(template_dir))
     return asked
 
 
@@ -121,7 +123,7 @@ def _extends_text(chain: list[sources.Resolved]) -> str:
     # A built-in base is pinned by the svc that runs; its version is recorded for readers.
     # A repository without release tags is pinned to its commit, not to a moving HEAD.
     ref = top.version if top.source.is_builtin else (top.ref if top.ref != "HEAD" else top.commit)
-    text = skeleton.EXTENDS.replace("@BASE@", top.source.location)
+    text = template_skeleton.EXTENDS.replace("@BASE@", top.source.location)
     if ref is None:  # a plain folder has no versions to pin
         return "".join(line for line in text.splitlines(keepends=True) if "@BASE_REF@" not in line)
     return text.replace("@BASE_REF@", ref)
@@ -167,16 +169,16 @@ def test_template(
 ) -> TemplateTestResult:
     """Render the template `spec` with its sample answers and run its test command there."""
     top = _as_work_tree(sources.parse(spec, cwd))
-    chain = layers.resolve_chain(sources.resolve(top))
+    chain = layering.resolve_chain(sources.resolve(top))
     with sources.materialize(chain[-1]) as template_dir:
-        manifest = layers.read_manifest(template_dir, top.location)
+        manifest = read_manifest(template_dir, top.location)
     answers = dict(manifest.sample_answers)
     name = names.validate_service_name(str(answers.pop("service_name", SAMPLE_SERVICE)))
     command = manifest.test_command or default_test_command(chain)
     with tempfile.TemporaryDirectory(prefix="svc-template-test-") as tmp:
         project = Path(tmp) / name
         project.mkdir()
-        prov = layered.render_chain(chain, project, name, answers, interactive=False, trust=trust)
+        prov = layering.render_chain(chain, project, name, answers, interactive=False, trust=trust)
         provenance.save(project, prov)
         code, output = _run(command, project, timeout)
     return TemplateTestResult(code == 0, command, _tail(output), prov.layers, code)

@@ -4,7 +4,7 @@ Every error is one or two sentences that say what went wrong and how to mend it.
 The CLI prints the message on stderr and exits 2; nothing on disk has changed.
 
     ScaffoldError
-    ├── UsageError            bad input on the command line (a name, a -d value)
+    ├── InputError            bad input on the command line (a name, a -d value)
     ├── SourceError           a template source or ref that cannot be found or fetched
     ├── ConfigError           a configuration file (config.toml, svc.toml) that cannot be read
     ├── TemplateError         a template that cannot be rendered
@@ -25,7 +25,7 @@ class ScaffoldError(Exception):
     """Root of every error svc reports as a clean message (exit code 2)."""
 
 
-class UsageError(ScaffoldError):
+class InputError(ScaffoldError):
     """The command line asked for something invalid."""
 
 

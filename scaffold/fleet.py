@@ -1,6 +1,6 @@
 """`svc fleet`: check or update many service repositories at once.
 
-One function per service returns an `Outcome`; a pool of processes runs them; every
+One function per service returns an `ServiceOutcome`; a pool of processes runs them; every
 outcome is reported, and one service failing never stops the others.
 
 - Processes, not threads: copier and cookiecutter change the working directory, which is
@@ -29,19 +29,18 @@ import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from . import git, provenance, sources, template_branch
-from .errors import ScaffoldError, UsageError
+from . import git, project, sources, template_branch
+from .errors import InputError, ScaffoldError
 from .template_branch import TEMPLATE_BRANCH
 
 DEFAULT_BRANCH = "svc/update-{version}"
-PROVENANCE_FILES = (provenance.FILENAME, provenance.COPIER_ANSWERS, provenance.CRUFT_FILE)
 
-Status = Literal[
+FleetStatus = Literal[
     "current", "behind", "updated", "conflicts", "exists", "not-a-service", "broken", "failed", "interrupted"
 ]
 # What leaves nothing for the user to do; anything else makes the fleet exit 1.
@@ -56,11 +55,11 @@ class LayerInfo:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ServiceOutcome:
     """What happened to one service; `reason` says why when it is not clean."""
 
     path: Path
-    status: Status
+    status: FleetStatus
     reason: str = ""
     layers: tuple[LayerInfo, ...] = ()
     branch: str | None = None
@@ -93,7 +92,7 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     for path in paths:
         found += _expand(Path(path), depth=0)
     if not any(_looks_like_service(p) for p in found):
-        raise UsageError(
+        raise InputError(
             "No service found under the given paths; give service folders or folders holding them."
         )
     return list(dict.fromkeys(found))
@@ -104,7 +103,7 @@ def _expand(path: Path, depth: int) -> list[Path]:
     if path.is_file() and depth == 0:
         return _from_list(path)
     if not path.is_dir():
-        raise UsageError(
+        raise InputError(
             f"{path} does not exist; give a service folder, a folder of services or a file of paths."
         )
     if _looks_like_service(path):
@@ -126,22 +125,22 @@ def _from_list(listing: Path) -> list[Path]:
 
 
 def _looks_like_service(path: Path) -> bool:
-    return any((path / name).is_file() for name in PROVENANCE_FILES) or (path / ".git").exists()
+    return project.has_record(path) or (path / ".git").exists()
 
 
-def _not_ready(path: Path) -> Outcome | None:
+def _not_ready(path: Path) -> ServiceOutcome | None:
     """An outcome for a folder that cannot be worked on, or None when it is a service."""
-    if not any((path / name).is_file() for name in PROVENANCE_FILES):
-        return Outcome(path, "not-a-service", "no .svc.yml nor copier/cruft answers file")
+    if not project.has_record(path):
+        return ServiceOutcome(path, "not-a-service", "no .svc.yml nor copier/cruft answers file")
     if not git.is_repo(path):
-        return Outcome(path, "broken", "not a git repository")
+        return ServiceOutcome(path, "broken", "not a git repository")
     return None
 
 
 # --- status ----------------------------------------------------------------------------------
 
 
-def status_one(path: Path) -> Outcome:
+def status_one(path: Path) -> ServiceOutcome:
     """Whether every template layer of the service is on its newest version."""
     from .update import check
 
@@ -151,15 +150,15 @@ def status_one(path: Path) -> Outcome:
     try:
         statuses = check(path)
     except ScaffoldError as err:
-        return Outcome(path, "broken", str(err))
+        return ServiceOutcome(path, "broken", str(err))
     layers = tuple(LayerInfo(s.source, s.current, s.newest) for s in statuses)
-    return Outcome(path, "behind" if any(s.behind for s in statuses) else "current", layers=layers)
+    return ServiceOutcome(path, "behind" if any(s.behind for s in statuses) else "current", layers=layers)
 
 
 # --- update ----------------------------------------------------------------------------------
 
 
-def update_one(path: Path, scratch: Path, options: UpdateOptions) -> Outcome:
+def update_one(path: Path, scratch: Path, options: UpdateOptions) -> ServiceOutcome:
     """Update one service on a new branch, in a worktree below `scratch`; never raises."""
     early = _not_ready(path)
     if early is not None:
@@ -171,7 +170,7 @@ def update_one(path: Path, scratch: Path, options: UpdateOptions) -> Outcome:
         return _update_in_worktree(path, options, journal)
     except ScaffoldError as err:
         journal.rollback()
-        return Outcome(path, "failed", str(err))
+        return ServiceOutcome(path, "failed", str(err))
     except BaseException:
         journal.rollback()
         raise
@@ -179,42 +178,44 @@ def update_one(path: Path, scratch: Path, options: UpdateOptions) -> Outcome:
         journal.close()
 
 
-def _failed(outcome: Outcome) -> Outcome:
-    return Outcome(outcome.path, "failed", outcome.reason)
+def _failed(outcome: ServiceOutcome) -> ServiceOutcome:
+    return ServiceOutcome(outcome.path, "failed", outcome.reason)
 
 
-def _update_in_worktree(root: Path, options: UpdateOptions, journal: Journal) -> Outcome:
+def _update_in_worktree(root: Path, options: UpdateOptions, journal: Journal) -> ServiceOutcome:
     from .update import UpdateRequest, update
 
     work = journal.worktree
     git.run("worktree", "add", "--quiet", "--detach", str(work), "HEAD", cwd=root)
     # The top layer decides the version; its manifest pins the layers below.
-    layer = provenance.load(work).layers[-1]
+    layer = project.load_provenance(work).layers[-1]
     target = sources.resolve(sources.parse(layer.source), options.ref)
     version = target.version or (target.commit or "")[:12] or "latest"
     info = (LayerInfo(layer.source, layer.version or layer.ref, version),)
     branch = options.branch.replace("{version}", version)
     if not git.ok("check-ref-format", "--branch", branch, cwd=root):
-        return Outcome(root, "failed", f"'{branch}' is not a valid branch name", info)
+        return ServiceOutcome(root, "failed", f"'{branch}' is not a valid branch name", info)
     if git.rev(root, f"refs/heads/{branch}") is not None:
         if target.commit is not None and target.commit == layer.commit:
-            return Outcome(root, "current", layers=info)
-        return Outcome(root, "exists", f"branch {branch} exists already; nothing overwritten", info, branch)
+            return ServiceOutcome(root, "current", layers=info)
+        return ServiceOutcome(
+            root, "exists", f"branch {branch} exists already; nothing overwritten", info, branch
+        )
     result = update(UpdateRequest(path=work, ref=options.ref, commit=True))
     if result.status == "current":
-        return Outcome(root, "current", layers=info)
+        return ServiceOutcome(root, "current", layers=info)
     if result.status == "conflicts":
         reason = "conflicts; update by hand with 'svc update'"
-        return Outcome(root, "conflicts", reason, info, files=result.conflicts)
+        return ServiceOutcome(root, "conflicts", reason, info, files=result.conflicts)
     assert result.committed is not None
     # Without --force git refuses an existing name, so a branch made meanwhile is not overwritten.
     git.run("branch", "--no-track", branch, result.committed, cwd=root)
     journal.note_branch(branch)
-    done = Outcome(root, "updated", "", info, branch, result.committed, result.changed)
+    done = ServiceOutcome(root, "updated", "", info, branch, result.committed, result.changed)
     return _push(done, branch) if options.push else done
 
 
-def _push(done: Outcome, branch: str) -> Outcome:
+def _push(done: ServiceOutcome, branch: str) -> ServiceOutcome:
     remotes = git.out("remote", cwd=done.path).split()
     if not remotes:
         return _with(done, "failed", f"committed on {branch}, but the repository has no remote to push to")
@@ -227,11 +228,11 @@ def _push(done: Outcome, branch: str) -> Outcome:
         return _with(
             done, "failed", f"committed on {branch}, but pushing it failed: {detail[-1] if detail else ''}"
         )
-    return Outcome(done.path, done.status, "", done.layers, done.branch, done.commit, done.files, pushed=True)
+    return replace(done, reason="", pushed=True)
 
 
-def _with(done: Outcome, status: Status, reason: str) -> Outcome:
-    return Outcome(done.path, status, reason, done.layers, done.branch, done.commit, done.files)
+def _with(done: ServiceOutcome, status: FleetStatus, reason: str) -> ServiceOutcome:
+    return replace(done, status=status, reason=reason)
 
 
 class Journal:
@@ -285,7 +286,7 @@ class Journal:
 
 # --- the pool --------------------------------------------------------------------------------
 
-Job = Callable[[Path, Path], Outcome]
+Job = Callable[[Path, Path], ServiceOutcome]
 _stop: multiprocessing.synchronize.Event | None = None
 
 
@@ -296,17 +297,17 @@ def _child_init(stop: multiprocessing.synchronize.Event) -> None:
     _stop = stop
 
 
-def _guarded(job: Job, path: Path, scratch: Path) -> Outcome:
+def _guarded(job: Job, path: Path, scratch: Path) -> ServiceOutcome:
     """Run `job` in a child: a stop request or an unexpected error becomes an outcome."""
     if _stop is not None and _stop.is_set():
-        return Outcome(path, "interrupted", "not started: interrupted")
+        return ServiceOutcome(path, "interrupted", "not started: interrupted")
     try:
         return job(path, scratch)
     except Exception as err:  # one service's bug must not hide the others' outcomes
-        return Outcome(path, "failed", f"unexpected {type(err).__name__}: {err}")
+        return ServiceOutcome(path, "failed", f"unexpected {type(err).__name__}: {err}")
 
 
-def status_job(path: Path, scratch: Path) -> Outcome:
+def status_job(path: Path, scratch: Path) -> ServiceOutcome:
     return status_one(path)
 
 
@@ -315,8 +316,11 @@ def update_job(options: UpdateOptions) -> Job:
 
 
 def run(
-    paths: list[Path], job: Job, jobs: int | None = None, on_done: Callable[[Outcome], None] | None = None
-) -> list[Outcome]:
+    paths: list[Path],
+    job: Job,
+    jobs: int | None = None,
+    on_done: Callable[[ServiceOutcome], None] | None = None,
+) -> list[ServiceOutcome]:
     """Run `job` for every path in a pool of `jobs` processes; outcomes in the order of `paths`."""
     report = on_done or (lambda outcome: None)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
@@ -330,21 +334,25 @@ def run(
             done.update(again)
             if still:
                 _tidy(scratch[path])
-                done[path] = Outcome(path, "failed", "its process crashed")
+                done[path] = ServiceOutcome(path, "failed", "its process crashed")
                 report(done[path])
     return [done[path] for path in paths]
 
 
 def _pool(
-    paths: list[Path], job: Job, workers: int, scratch: dict[Path, Path], report: Callable[[Outcome], None]
-) -> tuple[dict[Path, Outcome], list[Path]]:
+    paths: list[Path],
+    job: Job,
+    workers: int,
+    scratch: dict[Path, Path],
+    report: Callable[[ServiceOutcome], None],
+) -> tuple[dict[Path, ServiceOutcome], list[Path]]:
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
-    done: dict[Path, Outcome] = {}
+    done: dict[Path, ServiceOutcome] = {}
     broken: list[Path] = []
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_child_init, initargs=(stop,))
     try:
-        futures: dict[Future[Outcome], Path] = {
+        futures: dict[Future[ServiceOutcome], Path] = {
             pool.submit(_guarded, job, path, scratch[path]): path for path in paths
         }
         for future in as_completed(futures):
@@ -371,27 +379,8 @@ def _tidy(scratch: Path) -> None:
     journal.close()
 
 
-def summary(outcomes: list[Outcome]) -> dict[str, int]:
+def summary(outcomes: list[ServiceOutcome]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     return counts
-
-
-def to_json(outcomes: list[Outcome]) -> dict[str, object]:
-    """One document for `--json`: every service's outcome, and counts per status."""
-    services = [
-        {
-            "path": str(o.path),
-            "service": o.name,
-            "status": o.status,
-            "reason": o.reason,
-            "layers": [vars(layer) for layer in o.layers],
-            "branch": o.branch,
-            "commit": o.commit,
-            "files": list(o.files),
-            "pushed": o.pushed,
-        }
-        for o in outcomes
-    ]
-    return {"ok": all(o.clean for o in outcomes), "summary": summary(outcomes), "services": services}

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import git, layered, layers, names, provenance, render_record, sources
-from .errors import UsageError
+from . import git, names, provenance, render_record, sources
+from .errors import InputError
+from .render import layers as layering
 from .template_branch import TEMPLATE_BRANCH
 
 
@@ -45,7 +46,7 @@ def new_service(request: NewRequest) -> NewResult:
     output_dir = request.output_dir.resolve()
     target = output_dir / name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target} already exists and is not empty; choose another name or --output-dir.")
+        raise InputError(f"{target} already exists and is not empty; choose another name or --output-dir.")
     source = sources.parse(request.template)
     resolved = sources.resolve(source, request.ref)
     created = _missing_parents(output_dir)
@@ -81,8 +82,8 @@ def render_layer(
 ) -> provenance.Provenance:
     """Render one template version, and every template it extends (its layers, base first),
     into the empty folder `dest`; return its provenance."""
-    chain = layers.resolve_chain(resolved)
-    return layered.render_chain(chain, dest, service_name, data, interactive, trust)
+    chain = layering.resolve_chain(resolved)
+    return layering.render_chain(chain, dest, service_name, data, interactive, trust)
 
 
 def _missing_parents(path: Path) -> list[Path]:

@@ -24,12 +24,11 @@ from typing import Any
 
 from . import git, provenance
 from .errors import RepositoryStateError, ScaffoldError
+from .render import ENGINES
 from .template_branch import TEMPLATE_BRANCH
 
 STATE_FILE = "svc-update.json"
 MERGE_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
-# Files svc writes itself: the target's version wins, local edits to them are not merged.
-OWNED = (provenance.FILENAME, provenance.COPIER_ANSWERS)
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ class FileChange:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class MergeOutcome:
     changed: tuple[str, ...]
     conflicts: tuple[str, ...]
     binary_conflicts: tuple[str, ...]
@@ -94,7 +93,7 @@ def refuse_overwriting_ignored(root: Path, plan: Plan) -> None:
         )
 
 
-def merge(workdir: Path, plan: Plan) -> Outcome:
+def merge(workdir: Path, plan: Plan) -> MergeOutcome:
     """Merge the target render into `workdir`, leaving an unfinished merge git can finish."""
     gdir = git.git_dir(workdir)
     # MERGE_HEAD first: from here on `git merge --abort` knows there is a merge to undo.
@@ -115,11 +114,11 @@ def merge(workdir: Path, plan: Plan) -> Outcome:
     return outcome(workdir)
 
 
-def outcome(workdir: Path) -> Outcome:
+def outcome(workdir: Path) -> MergeOutcome:
     conflicts = tuple(git.out("diff", "--name-only", "--diff-filter=U", cwd=workdir).splitlines())
     binary = tuple(p for p in conflicts if _is_binary_conflict(workdir, p))
     changed = tuple(git.out("diff", "--cached", "--name-only", "HEAD", cwd=workdir).splitlines())
-    return Outcome(changed, conflicts, binary, file_changes(workdir))
+    return MergeOutcome(changed, conflicts, binary, file_changes(workdir))
 
 
 def file_changes(workdir: Path) -> tuple[FileChange, ...]:
@@ -140,18 +139,29 @@ def file_changes(workdir: Path) -> tuple[FileChange, ...]:
 
 
 def _write_owned_files(workdir: Path, plan: Plan) -> None:
-    """Provenance and answers files end as the target's: svc keeps them, they do not merge."""
-    target_paths = set(tree_paths(workdir, plan.target))
-    for rel in OWNED:
-        if rel in target_paths:
-            blob = git.run("show", f"{plan.target}:{rel}", cwd=workdir).stdout
-            (workdir / rel).write_bytes(blob)
-            git.run("add", "--", rel, cwd=workdir)
-    cruft = workdir / provenance.CRUFT_FILE
-    if cruft.is_file() and git.ok("cat-file", "-e", f"HEAD:{provenance.CRUFT_FILE}", cwd=workdir):
-        # A project made by cruft: keep .cruft.json current so cruft still works on it.
-        cruft.write_text(provenance.updated_cruft(cruft.read_text(), plan.after, plan.answers))
-        git.run("add", "--", provenance.CRUFT_FILE, cwd=workdir)
+    """`.svc.yml` ends as the target's: svc keeps it, it does not merge. Each format's answers
+    file ends as its engine says, so its own tool keeps working on the service."""
+    target = _blob(workdir, plan.target, provenance.FILENAME)
+    if target is not None:
+        _write(workdir, provenance.FILENAME, target)
+    for engine in ENGINES.values():
+        rel = engine.answers_file
+        if rel is None:
+            continue
+        ours, theirs = _blob(workdir, "HEAD", rel), _blob(workdir, plan.target, rel)
+        kept = engine.answers_file_after_update(ours, theirs, plan.after, plan.answers)
+        if kept is not None:
+            _write(workdir, rel, kept)
+
+
+def _blob(workdir: Path, commit: str, rel: str) -> str | None:
+    shown = git.run("show", f"{commit}:{rel}", cwd=workdir, check=False)
+    return shown.stdout.decode() if shown.returncode == 0 else None
+
+
+def _write(workdir: Path, rel: str, text: str) -> None:
+    (workdir / rel).write_text(text)
+    git.run("add", "--", rel, cwd=workdir)
 
 
 def _is_binary_conflict(workdir: Path, rel: str) -> bool:

@@ -6,7 +6,7 @@ import keyword
 import re
 import sys
 
-from .errors import UsageError
+from .errors import InputError
 
 _DNS_LABEL = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*$")
 MAX_LENGTH = 63
@@ -51,24 +51,24 @@ def package_name(service_name: str) -> str:
 
 
 def validate_service_name(name: str) -> str:
-    """Return `name` when it is a valid service name; raise UsageError saying why not."""
+    """Return `name` when it is a valid service name; raise InputError saying why not."""
     if not name:
-        raise UsageError("The service name is empty; give a name such as 'billing'.")
+        raise InputError("The service name is empty; give a name such as 'billing'.")
     if len(name) > MAX_LENGTH:
-        raise UsageError(
+        raise InputError(
             f"The service name '{name[:20]}…' has {len(name)} characters; "
             f"a service name has at most {MAX_LENGTH} (it must fit in a DNS label)."
         )
     if not _DNS_LABEL.match(name) or name.endswith("-"):
-        raise UsageError(
+        raise InputError(
             f"'{name}' is not a valid service name: use lower-case letters, digits and "
             "single hyphens, starting with a letter and not ending with a hyphen (e.g. 'billing-api')."
         )
     package = package_name(name)
     if keyword.iskeyword(package) or keyword.issoftkeyword(package):
-        raise UsageError(f"'{name}' is a Python keyword and cannot name a package; choose another name.")
+        raise InputError(f"'{name}' is a Python keyword and cannot name a package; choose another name.")
     if package in sys.stdlib_module_names or package in _SERVICE_IMPORTS:
-        raise UsageError(
+        raise InputError(
             f"'{name}' would make a package '{package}' that shadows the Python module of the "
             "same name the service imports; choose another name, e.g. '{name}-service'.".replace(
                 "{name}", name

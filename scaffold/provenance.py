@@ -1,13 +1,12 @@
 """The provenance file `.svc.yml`: which templates made a service, and with which answers.
 
-It is parsed once, at the edge, into frozen dataclasses. Projects made by plain copier
-(`.copier-answers.yml`) or cruft (`.cruft.json`) have no `.svc.yml`; their answers files
-are read into the same shape so svc can take them over.
+It is parsed once, at the edge, into frozen dataclasses. Projects made by a format's own
+tool (plain copier, cruft) have no `.svc.yml`; their engines read their answers files into
+the same shape (see `scaffold.project`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -22,8 +21,6 @@ from .errors import ProvenanceError
 
 FILENAME = ".svc.yml"
 SCHEMA_VERSION = 1
-COPIER_ANSWERS = ".copier-answers.yml"
-CRUFT_FILE = ".cruft.json"
 _HEADER = (
     "# Written by svc: the templates this service was made from and the answers given.\n"
     "# `svc update` reads and rewrites it; change answers with `svc update -d KEY=VALUE`.\n"
@@ -140,39 +137,7 @@ def _layer(entry: object, where: str) -> Layer:
     return Layer(**known, unknown={k: v for k, v in entry.items() if k not in _LAYER_KEYS})
 
 
-def load(root: Path) -> Provenance:
-    """The service's provenance, from `.svc.yml` or a copier/cruft answers file."""
-    path = root / FILENAME
-    if path.is_file():
-        return parse(path.read_text(), str(path))
-    if (root / COPIER_ANSWERS).is_file():
-        return _from_copier(root / COPIER_ANSWERS)
-    if (root / CRUFT_FILE).is_file():
-        return _from_cruft(root / CRUFT_FILE)
-    raise ProvenanceError(
-        f"{root} has no {FILENAME} (nor a copier or cruft answers file), so svc does not know "
-        "which template made it; is this a service folder?"
-    )
-
-
-def _from_copier(path: Path) -> Provenance:
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ProvenanceError(f"{path} is not valid YAML ({err}).") from err
-    if not isinstance(doc, dict) or not doc.get("_src_path"):
-        raise ProvenanceError(f"{path} does not say which template made the project (_src_path).")
-    answers = {k: v for k, v in doc.items() if not k.startswith("_")}
-    ref = doc.get("_commit")
-    layer = Layer(
-        source=_absolute_source(str(doc["_src_path"]), path.parent),
-        format="copier",
-        ref=str(ref) if ref else None,
-    )
-    return Provenance((layer,), answers, origin=COPIER_ANSWERS)
-
-
-def _absolute_source(src: str, project: Path) -> str:
+def absolute_source(src: str, project: Path) -> str:
     """copier and cruft record a local template path as typed, relative to wherever they ran;
     the project's parent folder is the likeliest place (copier itself just fails)."""
     if "://" in src or "@" in src.split("/")[0] or src.startswith(("/", "~", "gh:", "gl:")):
@@ -182,39 +147,3 @@ def _absolute_source(src: str, project: Path) -> str:
         if candidate.exists():
             return str(candidate)
     return src
-
-
-def _from_cruft(path: Path) -> Provenance:
-    try:
-        doc = json.loads(path.read_text())
-        context = doc["context"]["cookiecutter"]
-        layer = Layer(
-            source=_absolute_source(str(doc["template"]), path.parent),
-            format="cookiecutter",
-            ref=doc.get("checkout"),
-            commit=doc.get("commit"),
-        )
-    except (ValueError, KeyError, TypeError) as err:
-        raise ProvenanceError(f"{path} is not a valid cruft file ({err}).") from err
-    if doc.get("directory"):
-        raise ProvenanceError(
-            f"{path} names a template in a sub-folder ({doc['directory']}), which svc cannot "
-            "update yet; keep using 'cruft update' for this project."
-        )
-    answers = {k: v for k, v in context.items() if not k.startswith("_")}
-    return Provenance((layer,), answers, origin=CRUFT_FILE)
-
-
-def updated_cruft(text: str, layer: Layer, answers: dict[str, Any]) -> str:
-    """`.cruft.json` moved to `layer` with `answers`, so that `cruft check` and `cruft update`
-    agree with svc; keys svc does not know are kept as cruft wrote them."""
-    doc = json.loads(text)
-    doc["commit"] = layer.commit
-    if doc.get("checkout") is not None:
-        # cruft follows `checkout` on its next update; point it where svc went.
-        doc["checkout"] = layer.ref
-    context = doc.setdefault("context", {}).setdefault("cookiecutter", {})
-    context.update({k: v for k, v in answers.items() if not k.startswith("_")})
-    if "_commit" in context:
-        context["_commit"] = layer.commit
-    return json.dumps(doc, indent=2) + "\n"

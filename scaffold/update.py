@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import answers as answer_rules
-from . import git, layered, layers, merge, migrations, provenance, render_record, sources, template_branch
+from . import git, merge, migrations, project, provenance, render_record, sources, template_branch
 from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError
+from .render import engine_named
+from .render import layers as layering
 from .template_branch import TEMPLATE_BRANCH
 
-Status = Literal["current", "updated", "conflicts"]
+UpdateStatus = Literal["current", "updated", "conflicts"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class UpdateRequest:
 @dataclass(frozen=True)
 class UpdateResult:
     path: Path
-    status: Status
+    status: UpdateStatus
     before: provenance.Layer
     after: provenance.Layer
     changed: tuple[str, ...] = ()
@@ -69,7 +71,7 @@ def update(request: UpdateRequest) -> UpdateResult:
         _require_ready(root)
     elif git.rev(root, "HEAD") is None:
         raise RepositoryStateError(f"{root} has no commits yet; commit the service first.")
-    recorded = provenance.load(root)
+    recorded = project.load_provenance(root)
     later = template_branch.later_render(root, recorded)
     plan = _plan(root, recorded, request, later)
     if plan is None:
@@ -93,7 +95,7 @@ def update(request: UpdateRequest) -> UpdateResult:
 
 def _apply(
     root: Path, plan: merge.Plan, steps: list[migrations.Migration], commit: bool, later: str | None
-) -> tuple[merge.Outcome, str | None]:
+) -> tuple[merge.MergeOutcome, str | None]:
     """Merge (and migrate) in the service itself; on any failure, put everything back.
 
     svc/template moves forward to `later` only now that the update goes ahead, and after
@@ -123,8 +125,8 @@ def _apply(
     return found, git.out("rev-parse", "HEAD", cwd=root)
 
 
-def _result(root: Path, plan: merge.Plan, found: merge.Outcome, **extra: Any) -> UpdateResult:
-    status: Status = "conflicts" if found.conflicts else "updated"
+def _result(root: Path, plan: merge.Plan, found: merge.MergeOutcome, **extra: Any) -> UpdateResult:
+    status: UpdateStatus = "conflicts" if found.conflicts else "updated"
     return UpdateResult(
         root,
         status,
@@ -202,7 +204,7 @@ def _plan(
     """
     before = recorded.layers[-1]
     source = sources.parse(before.source)
-    chain = layers.resolve_chain(sources.resolve(source, request.ref))
+    chain = layering.resolve_chain(sources.resolve(source, request.ref))
     answers = answer_rules.combine(recorded.answers, request.data)
     unchanged = not answer_rules.changed(recorded.answers, request.data)
     if unchanged and _same_chain(recorded.layers, chain):
@@ -243,17 +245,17 @@ def _commit_of(layer: provenance.Layer) -> str | None:
 
 
 def _migrations(plan: merge.Plan, recorded: provenance.Provenance) -> list[migrations.Migration]:
-    """Each copier layer's migrations from its old version to its new one, base first."""
+    """Each layer's migrations from its old version to its new one, base first, as its
+    format's engine reads them."""
     old = {layer.source: layer for layer in plan.before_layers or (plan.before,)}
     found: list[migrations.Migration] = []
     for after in plan.after_layers or (plan.after,):
         before = old.get(after.source)
-        if after.format != "copier" or after.commit is None or before is None:
+        if after.commit is None or before is None:
             continue
         resolved = sources.Resolved(sources.parse(after.source), after.ref, after.commit, after.version)
         with sources.materialize(resolved) as template_dir:
-            config = migrations.load_config(template_dir)
-        found += migrations.pending(config, before, after, plan.answers)
+            found += engine_named(after.format).migrations(template_dir, before, after, plan.answers)
     return found
 
 
@@ -273,7 +275,7 @@ def _render_tree(
     with tempfile.TemporaryDirectory(prefix="svc-render-") as tmp:
         dest = Path(tmp) / "render"
         dest.mkdir()
-        made = layered.render_chain(
+        made = layering.render_chain(
             chain, dest, recorded.service_name, answers, request.interactive, request.trust
         )
         prov = recorded if again else provenance.carry_unknown(made, recorded)
@@ -335,10 +337,10 @@ def check(path: Path) -> list[LayerStatus]:
     whether it is behind. The top layer's newest is its newest release; a layer below it is
     behind when the newest top layer pins (through the layers between) a newer version of it."""
     root = path.resolve()
-    recorded = provenance.load(root)
+    recorded = project.load_provenance(root)
     top = recorded.layers[-1]
     try:
-        chain = layers.resolve_chain(sources.newest(sources.parse(top.source)))
+        chain = layering.resolve_chain(sources.newest(sources.parse(top.source)))
     except SourceError as err:
         raise SourceError(f"Cannot check {top.source}: {err}") from err
     target = {resolved.source.location: resolved for resolved in chain}

@@ -238,11 +238,11 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
     assert empty.exit_code == 2 and "No service found" in empty.output
 
 
-def _crash_on_bravo(path: Path, scratch: Path) -> fleet.Outcome:
+def _crash_on_bravo(path: Path, scratch: Path) -> fleet.ServiceOutcome:
     """A job whose process dies for one service, as a crashing render would."""
     if path.name == "bravo":
         os._exit(3)
-    return fleet.Outcome(path, "current")
+    return fleet.ServiceOutcome(path, "current")
 
 
 def test_a_crashing_child_fails_only_its_service(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from scaffold.errors import UsageError
+from scaffold.errors import InputError
 from scaffold.names import package_name, validate_service_name
 
 
@@ -29,7 +29,7 @@ def test_valid_service_names_are_accepted(name):
     ],
 )
 def test_invalid_service_names_are_refused_with_the_reason(name, reason):
-    with pytest.raises(UsageError, match=reason):
+    with pytest.raises(InputError, match=reason):
         validate_service_name(name)
 
 

@@ -41,14 +41,15 @@ from scaffold.cli import main
 from scaffold.errors import RegistryError
 from scaffold.radar import (
     CheckResult,
+    RadarExporter,
     RadarReport,
     RadarRequest,
     parse_duration,
     percentile,
     run_radar,
     watch_radar,
+    write_junit,
 )
-from scaffold.radar_export import RadarExporter, write_junit
 
 SVC = Path(sys.executable).parent / "svc"
 STANDARD = ["livez", "readyz", "health", "metrics"]

@@ -23,7 +23,7 @@ import pytest
 from etcd_cluster import EtcdCluster, etcd_cluster
 from helpers import free_port, wait_until
 
-from scaffold.registry_view import list_instances
+from scaffold.registry import list_instances
 
 pytestmark = pytest.mark.slow
 
@@ -186,12 +186,17 @@ def test_billing_calls_identity_by_name_and_survives_losing_an_instance(
 
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"status": 200, "identity": {"message": "Hello, ada!"}}
-    # The request ID that reached billing went on to identity, and is in identity's log.
-    identity_lines = fleet["identity-1"].log_lines() + fleet["identity-2"].log_lines()
-    assert any(
-        line.get("request_id") == "two-services-1" and line.get("path") == "/v1/greetings/ada"
-        for line in identity_lines
-    )
+
+    # The request ID that reached billing went on to identity, and is in identity's log (which
+    # the access log line reaches once the response is on its way: wait for it).
+    def logged_by_identity() -> bool:
+        lines = fleet["identity-1"].log_lines() + fleet["identity-2"].log_lines()
+        return any(
+            line.get("request_id") == "two-services-1" and line.get("path") == "/v1/greetings/ada"
+            for line in lines
+        )
+
+    wait_until(logged_by_identity, timeout=10, what="identity's log line for request two-services-1")
 
     # One identity instance dies without deregistering: its entry lingers until its TTL.
     fleet["identity-1"].process.kill()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,7 +43,13 @@ SLOW_MIGRATION = (
 
 
 def _changed(service: Path, rel: str, original: bytes) -> Callable[[], bool]:
-    return lambda: (service / rel).read_bytes() != original
+    def seen() -> bool:
+        try:
+            return (service / rel).read_bytes() != original
+        except FileNotFoundError:
+            return True  # git removes a file before it writes the new version: it is at work
+
+    return seen
 
 
 KILL_POINTS: dict[str, Callable[[Path], Callable[[], bool]]] = {
@@ -54,7 +61,8 @@ KILL_POINTS: dict[str, Callable[[Path], Callable[[], bool]]] = {
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A service and its template's v2.0.0, made once; each test works on its own copy."""
     root = tmp_path_factory.mktemp("interrupt")
     template: TemplateRepo = template_repo(root / "template", "copier")
     template.release("v1.0.0", {**BASE_FILES, **BULK})
@@ -65,6 +73,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bulk_v2 = {rel: text + "changed\n" for rel, text in BULK.items() if isinstance(text, str)}
     template.release("v2.0.0", with_changes({**BASE_FILES, **bulk_v2}, {"docs/new/page.md": "new\n"}))
     return made
+
+
+@pytest.fixture
+def service(pristine: Path, tmp_path: Path) -> Path:
+    """A copy of the service of its own, so that one failing test leaves the next unharmed."""
+    copy = tmp_path / pristine.name
+    shutil.copytree(pristine, copy, symlinks=True)
+    return copy
 
 
 def _kill_when(service: Path, seen: Callable[[], bool]) -> None:

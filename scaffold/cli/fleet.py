@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import EXIT_ACT, EXIT_OK, json_option, main, print_json
+
+if TYPE_CHECKING:
+    from .. import fleet as fleet_lib
 
 # --- svc fleet -----------------------------------------------------------------------------
 
@@ -107,7 +110,7 @@ def _finish_fleet(outcomes: list[Any], as_json: bool) -> None:
     from .. import fleet as fleet_lib
 
     if as_json:
-        print_json(fleet_lib.to_json(outcomes))
+        print_json(_fleet_doc(outcomes))
     else:
         from rich.console import Console
         from rich.table import Table
@@ -133,3 +136,28 @@ def _finish_fleet(outcomes: list[Any], as_json: bool) -> None:
         counts = ", ".join(f"{n} {status.replace('-', ' ')}" for status, n in summary)
         click.echo(f"{len(outcomes)} folder(s): {counts}.")
     sys.exit(EXIT_OK if all(o.clean for o in outcomes) else EXIT_ACT)
+
+
+def _fleet_doc(outcomes: list[fleet_lib.ServiceOutcome]) -> dict[str, object]:
+    """One document for `--json`: every service's outcome, and counts per status."""
+    from .. import fleet as fleet_lib
+
+    services = [
+        {
+            "path": str(o.path),
+            "service": o.name,
+            "status": o.status,
+            "reason": o.reason,
+            "layers": [vars(layer) for layer in o.layers],
+            "branch": o.branch,
+            "commit": o.commit,
+            "files": list(o.files),
+            "pushed": o.pushed,
+        }
+        for o in outcomes
+    ]
+    return {
+        "ok": all(o.clean for o in outcomes),
+        "summary": fleet_lib.summary(outcomes),
+        "services": services,
+    }

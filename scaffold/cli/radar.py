@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import EXIT_ACT, EXIT_INTERRUPTED, EXIT_OK, F, main, print_json
+
+if TYPE_CHECKING:
+    from ..radar import RadarReport
 
 # --- svc radar -----------------------------------------------------------------------------
 
@@ -81,15 +85,15 @@ def radar_run(
 
     Exit 0 when every check passed, 1 otherwise, 2 when the registry cannot be read.
     """
-    from ..radar import report_to_json, run_radar
+    from ..radar import run_radar
 
     report = run_radar(_radar_request(paths, realm, registry_url, timeout_s, latency_budget_ms))
     if junit is not None:
-        from ..radar_export import write_junit
+        from ..radar import write_junit
 
         write_junit(report, junit)
     if as_json:
-        print_json(report_to_json(report))
+        print_json(_report_doc(report))
     else:
         _show_radar(report)
     sys.exit(EXIT_OK if report.ok else EXIT_ACT)
@@ -159,8 +163,7 @@ def radar_watch(
     """
     import signal
 
-    from ..radar import RadarReport, WatchState, parse_duration, report_to_json, round_line, watch_radar
-    from ..radar_export import RadarExporter
+    from ..radar import RadarExporter, RadarReport, WatchState, parse_duration, round_line, watch_radar
 
     every_s = parse_duration(every)
     request = _radar_request(paths, realm, registry_url, timeout_s, latency_budget_ms)
@@ -176,7 +179,7 @@ def radar_watch(
     def on_round(outcome: Any) -> None:
         exporter.publish(outcome)
         if isinstance(outcome, RadarReport):
-            click.echo(json.dumps(report_to_json(outcome), default=str) if as_json else round_line(outcome))
+            click.echo(json.dumps(_report_doc(outcome), default=str) if as_json else round_line(outcome))
         else:
             click.echo(f"registry unreachable: {outcome}", err=True)
 
@@ -188,3 +191,19 @@ def radar_watch(
     finally:
         exporter.close()
     click.echo(f"Stopped after {state.rounds} round(s).", err=True)
+
+
+def _report_doc(report: RadarReport) -> dict[str, Any]:
+    """The document `--json` prints: summary, per service and instance, every check, notes."""
+    return {
+        "realm": report.realm,
+        "registry": report.registry_url,
+        "started_at": report.started_at,
+        "duration_s": report.duration_s,
+        "ok": report.ok,
+        "checks": len(report.results),
+        "failed": len(report.failures),
+        "services": [asdict(s) for s in report.services()],
+        "results": [asdict(r) for r in report.results],
+        "notes": list(report.notes),
+    }

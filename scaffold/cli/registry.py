@@ -25,7 +25,7 @@ def registry_ls(realm: str, registry_url: str | None, as_json: bool) -> None:
     """List the live instances in a realm."""
     from dataclasses import asdict
 
-    from ..registry_view import default_registry_url, list_instances
+    from ..registry import default_registry_url, list_instances
 
     records = list_instances(registry_url or default_registry_url(), realm)
     if as_json:

@@ -19,7 +19,7 @@ def templates() -> None:
 @json_option
 def templates_list(as_json: bool) -> None:
     """List the built-in and configured templates."""
-    from ..catalog import list_templates
+    from ..named_templates import list_templates
 
     entries = list_templates()
     if as_json:

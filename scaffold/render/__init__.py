@@ -1,69 +1,70 @@
-"""Rendering a template into a folder, whatever its format.
+"""Rendering templates into folders: formats, and layers of templates.
 
-Two engines sit behind one function: copier (through `copier.run_copy`) and cookiecutter
-(through its public generate functions). Neither engine's exception types leave this
-package; they become TemplateError or UnsafeTemplateError.
+- `engine`: the seam every template format plugs into, and the table of formats;
+  `copier_engine` and `cookiecutter_engine` are the two svc ships. No other module of svc
+  names a format.
+- `manifest`: `svc-template.yml`, what a layer says of the template it extends.
+- `layers`: resolving a chain of layers and rendering it into one service folder.
+- here: `render`, one template into one folder, whatever its format, and the checks
+  every render passes (no link out of the folder, no bytecode).
+
+No engine's exception type leaves this package; they become TemplateError or
+UnsafeTemplateError.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import TemplateError
+from .cookiecutter_engine import COOKIECUTTER
+from .copier_engine import COPIER
+from .engine import (
+    ENGINES,
+    Engine,
+    Question,
+    RenderRequest,
+    answers_files,
+    engine_for,
+    engine_named,
+    register,
+)
 
-Format = Literal["copier", "cookiecutter"]
-COPIER_FILES = ("copier.yml", "copier.yaml")
-COOKIECUTTER_FILE = "cookiecutter.json"
+register(COPIER)
+register(COOKIECUTTER)
 
-
-@dataclass(frozen=True)
-class RenderRequest:
-    """What to render: the service's name, answers given or recorded, and the user's say."""
-
-    service_name: str
-    data: dict[str, Any] = field(default_factory=dict)
-    interactive: bool = False
-    trust: bool = False
-    # Recorded in template-format files (copier's _src_path/_commit) instead of a temp path.
-    source_location: str = ""
-    source_ref: str | None = None
-    # Defaults that replace the template's own (a layer above changed them); answers win.
-    defaults: dict[str, Any] = field(default_factory=dict)
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "Question",
+    "RenderRequest",
+    "RenderResult",
+    "answers_files",
+    "check_contained",
+    "engine_for",
+    "engine_named",
+    "register",
+    "render",
+]
 
 
 @dataclass(frozen=True)
 class RenderResult:
-    format: Format
+    format: str
     answers: dict[str, Any]
-
-
-def detect(template_dir: Path) -> Format:
-    """Which format the template at `template_dir` is in."""
-    if any((template_dir / name).is_file() for name in COPIER_FILES):
-        return "copier"
-    if (template_dir / COOKIECUTTER_FILE).is_file():
-        return "cookiecutter"
-    raise TemplateError(f"{template_dir} is not a template: it has neither copier.yml nor cookiecutter.json.")
 
 
 def render(template_dir: Path, dest: Path, request: RenderRequest) -> RenderResult:
     """Render the template into the empty folder `dest` and check what it wrote."""
-    fmt = detect(template_dir)
-    if fmt == "copier":
-        from .copier_engine import render_copier
-
-        answers = render_copier(template_dir, dest, request)
-    else:
-        from .cookiecutter_engine import render_cookiecutter
-
-        answers = render_cookiecutter(template_dir, dest, request)
+    engine = engine_for(template_dir)
+    answers = engine.render(template_dir, dest, request)
     drop_bytecode(dest)
     check_contained(dest)
-    return RenderResult(fmt, answers)
+    return RenderResult(engine.name, answers)
 
 
 def drop_bytecode(root: Path) -> None:
@@ -76,14 +77,6 @@ def drop_bytecode(root: Path) -> None:
         for name in filenames:
             if name.endswith((".pyc", ".pyo")):
                 (Path(dirpath) / name).unlink()
-
-
-def jinja_error(err: Exception) -> TemplateError:
-    """A Jinja error as one sentence naming the file and line, when jinja knows them."""
-    filename, lineno = getattr(err, "filename", None), getattr(err, "lineno", None)
-    where = (f" in {filename}" if filename else "") + (f" line {lineno}" if lineno else "")
-    reason = str(getattr(err, "message", None) or err).rstrip(".")
-    return TemplateError(f"The template has a Jinja error{where}: {reason}.")
 
 
 def check_contained(root: Path) -> None:

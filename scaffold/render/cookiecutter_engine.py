@@ -1,8 +1,10 @@
-"""Rendering cookiecutter-format templates through cookiecutter's public functions.
+"""The cookiecutter format: rendering through cookiecutter's public functions, its
+questions, and projects made by cruft (`.cruft.json`), which svc keeps current.
 
 svc calls `generate_context`, `prompt_for_config` and `generate_files` itself, rather than
 `cookiecutter()`, to learn the final answers (cookiecutter returns only a path) and to
-keep replay files out of the user's home.
+keep replay files out of the user's home. What svc needs beyond cookiecutter's public API
+sits in one place, at the end of this module, covered by tests/test_engine_internals.py.
 """
 
 from __future__ import annotations
@@ -12,15 +14,102 @@ import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import TemplateError, UnsafeTemplateError
-from . import RenderRequest, jinja_error
+from .. import provenance
+from ..errors import ProvenanceError, TemplateError, UnsafeTemplateError
+from ..migrations import Migration
+from ..provenance import Layer, Provenance
+from .engine import Question, RenderRequest, jinja_error, normalised_type, type_of
 
+CONFIG_FILE = "cookiecutter.json"
+CRUFT_FILE = ".cruft.json"
 _HOOKS = ("pre_prompt", "pre_gen_project", "post_gen_project")
+
+
+class CookiecutterEngine:
+    name = "cookiecutter"
+    marker = CONFIG_FILE
+    answers_file: str | None = CRUFT_FILE
+
+    def detect(self, template_dir: Path) -> bool:
+        return (template_dir / CONFIG_FILE).is_file()
+
+    def questions(self, template_dir: Path) -> dict[str, Question]:
+        found = {}
+        for name, value in _spec(template_dir).items():
+            if name.startswith("_"):
+                continue
+            # A list is a choice; its type is that of its first option.
+            first = value[0] if isinstance(value, list) and value else value
+            found[name] = Question(name, normalised_type(type_of(first)), first)
+        return found
+
+    def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
+        return render_cookiecutter(template_dir, dest, request)
+
+    def import_project(self, root: Path) -> Provenance | None:
+        path = root / CRUFT_FILE
+        if not path.is_file():
+            return None
+        try:
+            doc = json.loads(path.read_text())
+            context = doc["context"]["cookiecutter"]
+            layer = Layer(
+                source=provenance.absolute_source(str(doc["template"]), root),
+                format=self.name,
+                ref=doc.get("checkout"),
+                commit=doc.get("commit"),
+            )
+        except (ValueError, KeyError, TypeError) as err:
+            raise ProvenanceError(f"{path} is not a valid cruft file ({err}).") from err
+        if doc.get("directory"):
+            raise ProvenanceError(
+                f"{path} names a template in a sub-folder ({doc['directory']}), which svc cannot "
+                "update yet; keep using 'cruft update' for this project."
+            )
+        answers = {k: v for k, v in context.items() if not k.startswith("_")}
+        return Provenance((layer,), answers, origin=CRUFT_FILE)
+
+    def answers_file_after_update(
+        self, ours: str | None, theirs: str | None, layer: Layer, answers: Mapping[str, Any]
+    ) -> str | None:
+        # A project made by cruft: keep .cruft.json current so that cruft still works on it.
+        return None if ours is None else updated_cruft(ours, layer, answers)
+
+    def migrations(
+        self, template_dir: Path, before: Layer, after: Layer, answers: Mapping[str, Any]
+    ) -> list[Migration]:
+        return []  # cookiecutter has no migrations
+
+
+def updated_cruft(text: str, layer: Layer, answers: Mapping[str, Any]) -> str:
+    """`.cruft.json` moved to `layer` with `answers`, so that `cruft check` and `cruft update`
+    agree with svc; keys svc does not know are kept as cruft wrote them."""
+    doc = json.loads(text)
+    doc["commit"] = layer.commit
+    if doc.get("checkout") is not None:
+        # cruft follows `checkout` on its next update; point it where svc went.
+        doc["checkout"] = layer.ref
+    context = doc.setdefault("context", {}).setdefault("cookiecutter", {})
+    context.update({k: v for k, v in answers.items() if not k.startswith("_")})
+    if "_commit" in context:
+        context["_commit"] = layer.commit
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _spec(template_dir: Path) -> dict[str, Any]:
+    path = template_dir / CONFIG_FILE
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise TemplateError(f"{path} is not valid JSON: {err}.") from err
+    if not isinstance(spec, dict):
+        raise TemplateError(f"{path} must hold a JSON object of questions.")
+    return spec
 
 
 def code_it_runs(template_dir: Path) -> list[str]:
@@ -29,11 +118,7 @@ def code_it_runs(template_dir: Path) -> list[str]:
     hooks = template_dir / "hooks"
     if hooks.is_dir():
         found += [f"hook {p.name}" for p in sorted(hooks.iterdir()) if p.stem in _HOOKS]
-    try:
-        spec = json.loads((template_dir / "cookiecutter.json").read_text())
-    except (OSError, ValueError) as err:
-        raise TemplateError(f"{template_dir / 'cookiecutter.json'} is not valid JSON: {err}.") from err
-    found += [f"Jinja extension {ext}" for ext in spec.get("_extensions", [])]
+    found += [f"Jinja extension {ext}" for ext in _spec(template_dir).get("_extensions", [])]
     return found
 
 
@@ -49,7 +134,7 @@ def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) 
             f"The template runs code on your machine ({', '.join(risky)}); "
             "read it, then pass --trust if you trust it."
         )
-    spec = json.loads((template_dir / "cookiecutter.json").read_text())
+    spec = _spec(template_dir)
     extra = {k: str(v) if not isinstance(v, (dict, list, bool)) else v for k, v in request.data.items()}
     extra["service_name"] = request.service_name
     if "project_slug" in spec and "project_slug" not in request.data:
@@ -58,11 +143,11 @@ def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) 
     out = Path(tempfile.mkdtemp(prefix="svc-cc-", dir=dest.parent))
     try:
         context = generate_context(
-            context_file=str(template_dir / "cookiecutter.json"),
+            context_file=str(template_dir / CONFIG_FILE),
             default_context={k: v for k, v in request.defaults.items() if k in spec},
             extra_context=extra,
         )
-        with _sandboxed():
+        with sandboxed():
             context["cookiecutter"] = prompt_for_config(context, not request.interactive)
             _refuse_escaping_paths(template_dir, context)
         answers = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
@@ -71,7 +156,7 @@ def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) 
         context["cookiecutter"]["_repo_dir"] = str(template_dir)
         context["cookiecutter"]["_checkout"] = request.source_ref
         context["_cookiecutter"] = answers
-        with _sandboxed():
+        with sandboxed():
             project = Path(
                 generate_files(
                     repo_dir=str(template_dir),
@@ -89,30 +174,6 @@ def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) 
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return answers
-
-
-@contextmanager
-def _sandboxed() -> Iterator[None]:
-    """Render with jinja's sandbox, as copier does.
-
-    cookiecutter builds a plain jinja Environment, in which a template expression can reach
-    Python internals; it has no setting for a sandbox, so svc swaps the class that its
-    `create_env_with_context` builds for the duration of one render. svc renders one
-    template at a time per process (fleet work runs in separate processes).
-    """
-    from cookiecutter import utils
-    from cookiecutter.environment import StrictEnvironment
-    from jinja2.sandbox import SandboxedEnvironment
-
-    class SandboxedStrictEnvironment(SandboxedEnvironment, StrictEnvironment):
-        pass
-
-    original = utils.StrictEnvironment
-    utils.StrictEnvironment = SandboxedStrictEnvironment
-    try:
-        yield
-    finally:
-        utils.StrictEnvironment = original
 
 
 def _refuse_escaping_paths(template_dir: Path, context: dict[str, Any]) -> None:
@@ -136,3 +197,36 @@ def _refuse_escaping_paths(template_dir: Path, context: dict[str, Any]) -> None:
         raise TemplateError(
             f"The template's project folder name renders as '{root}', which is not a folder name."
         )
+
+
+COOKIECUTTER = CookiecutterEngine()
+
+
+# --- cookiecutter internals svc relies on ----------------------------------------------------
+# generate_files builds its jinja environment through cookiecutter.utils.StrictEnvironment
+# and offers no way to pass another; svc swaps that class for a sandboxed one.
+# tests/test_engine_internals.py fails loudly when a cookiecutter release changes this.
+
+
+@contextmanager
+def sandboxed() -> Iterator[None]:
+    """Render with jinja's sandbox, as copier does.
+
+    cookiecutter builds a plain jinja Environment, in which a template expression can reach
+    Python internals; it has no setting for a sandbox, so svc swaps the class that its
+    `create_env_with_context` builds for the duration of one render. svc renders one
+    template at a time per process (fleet work runs in separate processes).
+    """
+    from cookiecutter import utils
+    from cookiecutter.environment import StrictEnvironment
+    from jinja2.sandbox import SandboxedEnvironment
+
+    class SandboxedStrictEnvironment(SandboxedEnvironment, StrictEnvironment):
+        pass
+
+    original = utils.StrictEnvironment
+    utils.StrictEnvironment = SandboxedStrictEnvironment
+    try:
+        yield
+    finally:
+        utils.StrictEnvironment = original

@@ -1,53 +1,209 @@
-"""Rendering copier-format templates through copier's public `run_copy`."""
+"""The copier format: rendering through copier's public `run_copy`, its questions, its
+answers file, projects made by plain `copier copy`, and its `_migrations`.
+
+svc renders through `run_copy`, which never runs migrations, so svc honours them itself,
+the way copier's own update does: a migration runs when the old version is below its
+`version` and the new one at or above it (PEP 440), in the order the template lists them,
+with copier's variables (`_stage`, `_version_from`, ...) in its Jinja and environment
+(`STAGE`, `VERSION_FROM`, ...). Migrations run code, so only with `--trust`. svc's update
+is one merge, so there is one moment to run them: after the merge, copier's "after" stage
+(its default); one whose `when` holds in both stages runs once, there. A migration meant
+only for the "before" stage cannot be honoured; svc refuses the update and says so.
+
+What svc needs beyond copier's public API sits in one place, at the end of this module,
+each use covered by tests/test_engine_internals.py.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import TemplateError, UnsafeTemplateError
-from . import RenderRequest, jinja_error
+from .. import provenance
+from ..errors import ProvenanceError, TemplateError, UnsafeTemplateError
+from ..migrations import Migration, render_text, true_in
+from ..provenance import Layer, Provenance
+from .engine import Question, RenderRequest, jinja_error, normalised_type, type_of
+
+CONFIG_FILES = ("copier.yml", "copier.yaml")
+ANSWERS_FILE = ".copier-answers.yml"
 
 
-def render_copier(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
-    import copier
-    from copier.errors import CopierError
-    from copier.errors import UnsafeTemplateError as CopierUnsafe
-    from jinja2 import TemplateError as JinjaError
+class CopierEngine:
+    name = "copier"
+    marker = "copier.yml"
+    answers_file: str | None = ANSWERS_FILE
 
-    data = {"service_name": request.service_name, **request.data}
-    try:
-        worker = copier.run_copy(
-            str(template_dir),
-            dest,
-            data=data,
-            defaults=not request.interactive,
-            user_defaults=request.defaults,
-            unsafe=request.trust,
-            quiet=True,
-            overwrite=True,
+    def detect(self, template_dir: Path) -> bool:
+        return any((template_dir / name).is_file() for name in CONFIG_FILES)
+
+    def questions(self, template_dir: Path) -> dict[str, Question]:
+        found = {}
+        for name, spec in load_config(template_dir).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(spec, dict):
+                default = spec.get("default")
+                kind = spec.get("type") or type_of(default)
+            else:  # the short form `port: 8000` is a question with that default
+                default, kind = spec, type_of(spec)
+            found[name] = Question(name, normalised_type(kind), default)
+        return found
+
+    def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
+        import copier
+        from copier.errors import CopierError
+        from copier.errors import UnsafeTemplateError as CopierUnsafe
+        from jinja2 import TemplateError as JinjaError
+
+        data = {"service_name": request.service_name, **request.data}
+        try:
+            worker = copier.run_copy(
+                str(template_dir),
+                dest,
+                data=data,
+                defaults=not request.interactive,
+                user_defaults=request.defaults,
+                unsafe=request.trust,
+                quiet=True,
+                overwrite=True,
+            )
+        except CopierUnsafe as err:
+            raise UnsafeTemplateError(
+                f"The template runs code on your machine ({unsafe_features(err)}); "
+                "read it, then pass --trust if you trust it."
+            ) from err
+        except JinjaError as err:
+            raise jinja_error(err) from err
+        except ValueError as err:
+            raise TemplateError(_answer_message(err)) from err
+        except (CopierError, OSError, KeyError, TypeError) as err:
+            raise TemplateError(f"The template cannot be rendered: {err}") from err
+        recorded = answers_to_record(worker)
+        _fix_answers_file(dest / answers_relpath(worker), request)
+        return recorded
+
+    def import_project(self, root: Path) -> Provenance | None:
+        path = root / ANSWERS_FILE
+        if not path.is_file():
+            return None
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ProvenanceError(f"{path} is not valid YAML ({err}).") from err
+        if not isinstance(doc, dict) or not doc.get("_src_path"):
+            raise ProvenanceError(f"{path} does not say which template made the project (_src_path).")
+        answers = {k: v for k, v in doc.items() if not k.startswith("_")}
+        ref = doc.get("_commit")
+        layer = Layer(
+            source=provenance.absolute_source(str(doc["_src_path"]), root),
+            format=self.name,
+            ref=str(ref) if ref else None,
         )
-    except CopierUnsafe as err:
-        raise UnsafeTemplateError(
-            f"The template runs code on your machine ({_unsafe_features(err)}); "
-            "read it, then pass --trust if you trust it."
-        ) from err
-    except JinjaError as err:
-        raise jinja_error(err) from err
-    except ValueError as err:
-        raise TemplateError(_answer_message(err)) from err
-    except (CopierError, OSError, KeyError, TypeError) as err:
-        raise TemplateError(f"The template cannot be rendered: {err}") from err
-    answers = _answers_to_record(worker)
-    _fix_answers_file(dest / worker.answers_relpath, request)
-    return answers
+        return Provenance((layer,), answers, origin=ANSWERS_FILE)
+
+    def answers_file_after_update(
+        self, ours: str | None, theirs: str | None, layer: Layer, answers: Mapping[str, Any]
+    ) -> str | None:
+        # The template renders its own answers file: the target's is the truth.
+        return theirs
+
+    def migrations(
+        self, template_dir: Path, before: Layer, after: Layer, answers: Mapping[str, Any]
+    ) -> list[Migration]:
+        return pending(load_config(template_dir), before, after, answers)
 
 
-def _unsafe_features(err: Exception) -> str:
-    text = str(err)
-    return text.split("Template uses potentially unsafe feature")[-1].strip(" :.") or text
+class _Loader(yaml.SafeLoader):
+    """copier.yml may hold copier's own tags (`!include`); they do not matter here."""
+
+
+_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def load_config(template_dir: Path) -> dict[str, Any]:
+    """copier.yml (all its documents, merged), without copier's own tags."""
+    for name in CONFIG_FILES:
+        path = template_dir / name
+        if path.is_file():
+            config: dict[str, Any] = {}
+            try:
+                docs = list(yaml.load_all(path.read_text(), Loader=_Loader))
+            except yaml.YAMLError as err:
+                raise TemplateError(f"{path} is not valid YAML: {err}") from err
+            for doc in docs:
+                if isinstance(doc, dict):
+                    config.update(doc)
+            return config
+    return {}
+
+
+def pending(
+    config: Mapping[str, Any], before: Layer, after: Layer, context: Mapping[str, Any]
+) -> list[Migration]:
+    """The migrations a move from layer `before` to `after` must run, rendered."""
+    from packaging.version import InvalidVersion, Version
+
+    entries = config.get("_migrations") or []
+    if not entries:
+        return []
+    try:
+        start, end = Version(before.version or ""), Version(after.version or "")
+    except InvalidVersion:
+        return []  # copier, too, runs migrations only between two release versions
+    found: list[Migration] = []
+    for entry in entries:
+        spec = entry if isinstance(entry, dict) else {"command": entry}
+        if "before" in spec or "after" in spec:
+            raise TemplateError(
+                "The template uses copier's old _migrations format (before/after "
+                "lists), which svc does not run; update it with 'copier update'."
+            )
+        variables = _variables(before, after, spec.get("version"))
+        if "version" in spec and not start < Version(str(spec["version"])) <= end:
+            continue
+        ctx = {**context, **variables, "_copier_operation": "update"}
+        condition = spec.get("when", '{{ _stage == "after" }}')
+        runs_after = true_in(condition, {**ctx, "_stage": "after"})
+        if not runs_after and true_in(condition, {**ctx, "_stage": "before"}):
+            raise TemplateError(
+                f"The template has a migration for copier's 'before' stage ({spec['command']}); "
+                "svc runs migrations only after its merge, so update this project once with "
+                "'copier update'."
+            )
+        if not runs_after:
+            continue
+        stage = {**ctx, "_stage": "after"}
+        found.append(
+            Migration(
+                _render_command(spec["command"], stage),
+                render_text(str(spec.get("working_directory", ".")), stage),
+                {**{k: str(v) for k, v in variables.items()}, "_stage": "after"},
+            )
+        )
+    return found
+
+
+def _variables(before: Layer, after: Layer, current: Any) -> dict[str, Any]:
+    # As copier: the refs (tags, as git describes them) and their PEP 440 versions.
+    found = {
+        "_version_from": before.ref or before.version,
+        "_version_to": after.ref or after.version,
+        "_version_pep440_from": before.version,
+        "_version_pep440_to": after.version,
+    }
+    if current is not None:
+        found |= {"_version_current": str(current), "_version_pep440_current": str(current)}
+    return found
+
+
+def _render_command(command: Any, context: Mapping[str, Any]) -> str | tuple[str, ...]:
+    if isinstance(command, list):
+        return tuple(render_text(str(part), context) for part in command)
+    return render_text(str(command), context)
 
 
 def _answer_message(err: ValueError) -> str:
@@ -55,20 +211,6 @@ def _answer_message(err: ValueError) -> str:
     if text.startswith("Validation error for question"):
         return text.rstrip(".") + "; give a valid value with -d KEY=VALUE."
     return f"An answer is invalid: {text}; give a valid value with -d KEY=VALUE."
-
-
-def _answers_to_record(worker: Any) -> dict[str, Any]:
-    """The answers worth remembering: each question's value, never a secret one."""
-    questions: dict[str, dict[str, Any]] = worker.template.questions_data
-    combined = worker.answers.combined
-    recorded = {}
-    for name, spec in questions.items():
-        if name.startswith("_") or name not in combined:
-            continue
-        if isinstance(spec, dict) and (spec.get("secret") or spec.get("when") is False):
-            continue
-        recorded[name] = combined[name]
-    return recorded
 
 
 def _fix_answers_file(path: Path, request: RenderRequest) -> None:
@@ -89,3 +231,40 @@ def _fix_answers_file(path: Path, request: RenderRequest) -> None:
         answers.pop("_commit", None)
     ordered = {k: answers[k] for k in sorted(answers, key=lambda k: (not k.startswith("_"), k))}
     path.write_text(header + yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True))
+
+
+COPIER = CopierEngine()
+
+
+# --- copier internals svc relies on ----------------------------------------------------------
+# run_copy returns copier's Worker, whose public API does not say which answers were given
+# to which question, nor where the answers file went; and copier's unsafe-template error
+# names the features it found only in its message. tests/test_engine_internals.py fails
+# loudly when a copier release changes any of these.
+
+
+def answers_to_record(worker: Any) -> dict[str, Any]:
+    """The answers worth remembering: each question's value, never a secret one."""
+    questions: dict[str, dict[str, Any]] = worker.template.questions_data
+    combined = worker.answers.combined
+    recorded = {}
+    for name, spec in questions.items():
+        if name.startswith("_") or name not in combined:
+            continue
+        if isinstance(spec, dict) and (spec.get("secret") or spec.get("when") is False):
+            continue
+        recorded[name] = combined[name]
+    return recorded
+
+
+def answers_relpath(worker: Any) -> Path:
+    return Path(worker.answers_relpath)
+
+
+def unsafe_features(err: Exception) -> str:
+    """The features copier's UnsafeTemplateError names ("tasks", "jinja_extensions, tasks"),
+    from its first line: the next one tells copier's users to pass copier's own flag."""
+    text = str(err).strip()
+    _, found, named = text.partition("potentially unsafe feature")
+    first = named.lstrip("s").strip(" :").splitlines()[0].rstrip(".") if found and named.strip() else ""
+    return first or text.splitlines()[0]

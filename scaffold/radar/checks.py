@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from .errors import UsageError
-from .radar import CheckResult, RadarRequest, Target
+from ..errors import InputError
+from .model import CheckResult, RadarRequest, Target
 
 CHECKS_DIR = "api_checks"
 _EXCERPT_CHARS = 600
@@ -50,15 +50,15 @@ class StandardCheck:
 
 
 def load_checkout(path: Path) -> ServiceCheckout:
-    """Read a service checkout; `UsageError` when `path` is not one."""
+    """Read a service checkout; `InputError` when `path` is not one."""
     root = path.expanduser().absolute()
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
-        raise UsageError(f"{path} is not a service checkout: it has no pyproject.toml.")
+        raise InputError(f"{path} is not a service checkout: it has no pyproject.toml.")
     try:
         name = tomllib.loads(pyproject.read_text())["project"]["name"]
     except (tomllib.TOMLDecodeError, KeyError, TypeError, OSError) as error:
-        raise UsageError(f"{pyproject} does not name the service ([project] name): {error}.") from error
+        raise InputError(f"{pyproject} does not name the service ([project] name): {error}.") from error
     venv_python = root / ".venv" / "bin" / "python"
     checks = root / CHECKS_DIR
     return ServiceCheckout(

@@ -1,135 +1,32 @@
-"""API testing and monitoring of a realm: `svc radar run` and `svc radar watch`.
+"""One radar round, and the watch loop of `svc radar watch`.
 
 One round reads the live instances of a realm from the registry, runs the standard checks
 (livez, readyz, health, metrics: status, shape and latency) against every one, and, for each
 service checkout given, that service's own API checks (`api_checks/`, run with pytest in the
 service's environment) against each of its live instances. Every outcome is a `CheckResult`;
 a `RadarReport` adds them up per service and instance. Nothing here prints: the CLI renders
-the report, `radar_export` writes JUnit XML and serves Prometheus metrics.
+the report, `radar.export` writes JUnit XML and serves Prometheus metrics.
 
 A failing instance, service or check never stops the others; only an unreachable registry
-(`RegistryError`) or bad input (`UsageError`) ends a round early.
+(`RegistryError`) or bad input (`InputError`) ends a round early.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from .errors import RegistryError, UsageError
-from .registry_view import DEFAULT_REALM, default_registry_url, list_instances
-
-if TYPE_CHECKING:
-    from .radar_checks import ServiceCheckout
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check of one instance: what it asked, what it got, and why it failed (if it did)."""
-
-    service: str
-    instance: str
-    url: str
-    check: str
-    passed: bool
-    status: int | None = None  # HTTP status of the answer, None when there was none
-    latency_ms: float | None = None  # request time (standard checks) or check time (API checks)
-    detail: str = ""  # why it failed, in one line
-    response_excerpt: str = ""  # the answer that failed it: status line, content type, body
-    kind: str = "standard"  # "standard" or "api" (the service's own checks)
-
-
-@dataclass(frozen=True)
-class Target:
-    """A live instance to check, as the registry lists it."""
-
-    service: str
-    instance: str
-    url: str
-    version: str = ""
-
-
-@dataclass(frozen=True)
-class RadarRequest:
-    """What to check and how patiently."""
-
-    realm: str = DEFAULT_REALM
-    registry_url: str | None = None  # None: SVC_REGISTRY_URL, else the local registry
-    paths: tuple[Path, ...] = ()  # service checkouts whose API checks also run
-    timeout_s: float = 5.0  # per check: one request of a standard check, one test of the API checks
-    latency_budget_ms: float = 1000.0  # a slower answer fails its check
-    suite_timeout_s: float = 300.0  # one service's API checks against one instance, at most
-    concurrency: int = 16  # instances checked at once
-    api_jobs: int = 2  # API-check runs (pytest processes) at once
-
-
-@dataclass(frozen=True)
-class InstanceSummary:
-    service: str
-    instance: str
-    url: str
-    available: bool  # /livez answered 200
-    passed: int
-    failed: int
-    p50_ms: float | None
-    p95_ms: float | None
-
-
-@dataclass(frozen=True)
-class ServiceSummary:
-    service: str
-    instances: tuple[InstanceSummary, ...]
-    passed: int
-    failed: int
-    availability: float  # share of its instances that are available, 0..1
-    p50_ms: float | None
-    p95_ms: float | None
-
-
-@dataclass(frozen=True)
-class RadarReport:
-    realm: str
-    registry_url: str
-    started_at: str
-    duration_s: float
-    results: tuple[CheckResult, ...]
-    notes: tuple[str, ...] = ()  # things worth saying that are not failures
-
-    @property
-    def ok(self) -> bool:
-        """Every check passed, and there was something to check."""
-        return bool(self.results) and all(r.passed for r in self.results)
-
-    @property
-    def failures(self) -> list[CheckResult]:
-        return [r for r in self.results if not r.passed]
-
-    def services(self) -> list[ServiceSummary]:
-        by_service: dict[str, list[CheckResult]] = {}
-        for result in self.results:
-            by_service.setdefault(result.service, []).append(result)
-        return [_summarise_service(name, results) for name, results in sorted(by_service.items())]
-
-
-@dataclass
-class WatchState:
-    """What `watch_radar` keeps between rounds; `stop` ends the loop from another thread."""
-
-    rounds: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
+from ..errors import InputError, RegistryError
+from ..registry import default_registry_url, list_instances
+from .checks import ServiceCheckout, load_checkout, run_api_checks, run_standard_checks
+from .model import CheckResult, RadarReport, RadarRequest, Target, WatchState, percentile, standard_latencies
 
 
 def run_radar(request: RadarRequest) -> RadarReport:
     """One round over the realm. Raises `RegistryError` when the registry cannot be read."""
-    from .radar_checks import load_checkout
 
     _validate(request)
     checkouts = [load_checkout(path) for path in request.paths]  # bad PATHs fail before any request
@@ -196,24 +93,8 @@ def parse_duration(text: str) -> float:
     except (ValueError, KeyError):
         total = 0.0
     if total <= 0:
-        raise UsageError(f"{text!r} is not a duration; write it as 60s, 5m, 1h or 1m30s.")
+        raise InputError(f"{text!r} is not a duration; write it as 60s, 5m, 1h or 1m30s.")
     return total
-
-
-def report_to_json(report: RadarReport) -> dict[str, Any]:
-    """The document `--json` prints: summary, per service and instance, every check, notes."""
-    return {
-        "realm": report.realm,
-        "registry": report.registry_url,
-        "started_at": report.started_at,
-        "duration_s": report.duration_s,
-        "ok": report.ok,
-        "checks": len(report.results),
-        "failed": len(report.failures),
-        "services": [asdict(s) for s in report.services()],
-        "results": [asdict(r) for r in report.results],
-        "notes": list(report.notes),
-    }
 
 
 def round_line(report: RadarReport) -> str:
@@ -222,7 +103,7 @@ def round_line(report: RadarReport) -> str:
     head = f"{report.started_at} realm {report.realm}: {instances} instance(s)"
     if not report.results:
         return f"{head}: nothing to check"
-    latencies = _standard_latencies(report.results)
+    latencies = standard_latencies(report.results)
     p95 = percentile(latencies, 0.95)
     timing = f", p95 {p95:.0f} ms" if p95 is not None else ""
     failures = report.failures
@@ -233,26 +114,14 @@ def round_line(report: RadarReport) -> str:
     return f"{head}, {len(failures)} of {len(report.results)} checks FAILED{timing}: {named}{more}"
 
 
-def percentile(values: Sequence[float], share: float) -> float | None:
-    """Nearest-rank percentile (`share` in 0..1): always one of `values`, None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-# --- one round ----------------------------------------------------------------------------
-
-
 def _validate(request: RadarRequest) -> None:
     if request.timeout_s <= 0 or request.suite_timeout_s <= 0 or request.latency_budget_ms <= 0:
-        raise UsageError("Timeouts and the latency budget must be positive numbers.")
+        raise InputError("Timeouts and the latency budget must be positive numbers.")
 
 
 def _check_round(
     request: RadarRequest, targets: list[Target], checkouts: Sequence[ServiceCheckout]
 ) -> tuple[list[CheckResult], list[str]]:
-    from .radar_checks import run_api_checks, run_standard_checks
 
     results = asyncio.run(
         run_standard_checks(
@@ -311,41 +180,3 @@ def _not_run(target: Target) -> CheckResult:
 def _order(result: CheckResult) -> tuple[str, str, bool]:
     # A stable sort on this keeps the standard checks in their own order (livez first).
     return (result.service, result.instance, result.kind != "standard")
-
-
-def _summarise_service(service: str, results: list[CheckResult]) -> ServiceSummary:
-    by_instance: dict[str, list[CheckResult]] = {}
-    for result in results:
-        by_instance.setdefault(result.instance, []).append(result)
-    instances = tuple(
-        _summarise_instance(name, rs) for name, rs in sorted(by_instance.items()) if name != "-"
-    )
-    latencies = _standard_latencies(results)
-    return ServiceSummary(
-        service=service,
-        instances=instances,
-        passed=sum(r.passed for r in results),
-        failed=sum(not r.passed for r in results),
-        availability=(sum(i.available for i in instances) / len(instances)) if instances else 0.0,
-        p50_ms=percentile(latencies, 0.50),
-        p95_ms=percentile(latencies, 0.95),
-    )
-
-
-def _summarise_instance(instance: str, results: list[CheckResult]) -> InstanceSummary:
-    latencies = _standard_latencies(results)
-    return InstanceSummary(
-        service=results[0].service,
-        instance=instance,
-        url=results[0].url,
-        available=any(r.check == "livez" and r.status == 200 for r in results),
-        passed=sum(r.passed for r in results),
-        failed=sum(not r.passed for r in results),
-        p50_ms=percentile(latencies, 0.50),
-        p95_ms=percentile(latencies, 0.95),
-    )
-
-
-def _standard_latencies(results: Iterable[CheckResult]) -> list[float]:
-    # API-check times include pytest's own work; only the standard checks' requests are latency.
-    return [r.latency_ms for r in results if r.kind == "standard" and r.latency_ms is not None]

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .errors import UsageError
-from .radar import CheckResult, RadarReport
+from ..errors import InputError
+from .model import CheckResult, RadarReport
 
 
 def write_junit(report: RadarReport, path: Path) -> None:
@@ -45,7 +45,7 @@ def write_junit(report: RadarReport, path: Path) -> None:
         temp.replace(target)
     except OSError as error:
         temp.unlink(missing_ok=True)
-        raise UsageError(f"Cannot write the JUnit report to {path}: {error.strerror or error}.") from error
+        raise InputError(f"Cannot write the JUnit report to {path}: {error.strerror or error}.") from error
 
 
 def _suite(root: ET.Element, service: str, results: list[CheckResult], started_at: str) -> None:
@@ -82,7 +82,7 @@ class RadarExporter:
         try:
             self._server, self._thread = start_http_server(port, addr=addr, registry=self.registry)
         except OSError as error:
-            raise UsageError(
+            raise InputError(
                 f"Cannot serve metrics on {addr}:{port}: {error.strerror or error}; "
                 "pick another --metrics-port."
             ) from error

@@ -1,4 +1,8 @@
-"""Rendering a chain of template layers into one service folder.
+"""Layers: a chain of templates, each extending the one below, resolved and rendered into
+one service folder.
+
+A chain is resolved from its top: each template's manifest (`render.manifest`) names the
+template it extends, pinned to a version, down to one that extends nothing.
 
 The base renders first, straight into the destination; each layer above renders into a
 folder of its own, removes the base files its manifest lists, and is copied over the
@@ -19,10 +23,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, provenance, sources
-from .errors import TemplateError
-from .layers import MANIFEST, Manifest, Question, questions, read_manifest, refuse_type_clashes
-from .render import RenderRequest, RenderResult, check_contained, render
+from .. import __version__, provenance, sources
+from ..errors import ScaffoldError, SourceError, TemplateError
+from . import RenderResult, check_contained, render
+from .engine import Question, RenderRequest, engine_for
+from .manifest import MANIFEST, Extends, Manifest, parse_manifest, read_manifest
 
 
 def render_chain(
@@ -145,3 +150,71 @@ def _rendered(name: str, value: Any, context: Mapping[str, Any]) -> Any:
             f"A layer's default for '{name}' ({value}) cannot be worked out before its base renders "
             f"({err}); base it on service_name or answers given with -d."
         ) from err
+
+
+def questions(template_dir: Path) -> dict[str, Question]:
+    """The questions a template asks, by name, whatever its format."""
+    return engine_for(template_dir).questions(template_dir)
+
+
+def refuse_type_clashes(names: Sequence[str], asked: Sequence[Mapping[str, Question]]) -> None:
+    """A question two layers ask must have one type: a layer may change a default, not a type."""
+    first: dict[str, tuple[str, str]] = {}
+    for where, layer_questions in zip(names, asked, strict=True):
+        for q in layer_questions.values():
+            if q.type is None:
+                continue
+            seen = first.setdefault(q.name, (q.type, where))
+            if seen[0] != q.type:
+                raise TemplateError(
+                    f"The question '{q.name}' has type {seen[0]} in {seen[1]} but {q.type} in {where}; "
+                    "a layer may change a question's default, not its type."
+                )
+
+
+# --- chains ---------------------------------------------------------------------------------
+
+
+def resolve_chain(top: sources.Resolved) -> list[sources.Resolved]:
+    """`top` and every template it extends, pinned, base first; refuse cycles and missing bases."""
+    chain = [top]
+    while True:
+        current = chain[-1]
+        manifest = parse_manifest(sources.read_text(current, MANIFEST), current.source.location)
+        if manifest.extends is None:
+            return chain[::-1]
+        base = _resolve_base(current, manifest.extends)
+        seen = [r.source.location for r in chain]
+        if base.source.location in seen:
+            loop = " -> ".join([*seen[seen.index(base.source.location) :], base.source.location])
+            what = "extends itself" if base.source.location == current.source.location else "makes a cycle"
+            raise TemplateError(
+                f"The template {current.source.location} {what} ({loop}); fix its {MANIFEST}."
+            )
+        chain.append(base)
+
+
+def _resolve_base(layer: sources.Resolved, extends: Extends) -> sources.Resolved:
+    try:
+        source = sources.parse(extends.source, cwd=_folder_of(layer.source, extends.source))
+        # A built-in base is the running svc's own template: it cannot be pinned (contract).
+        return sources.resolve(source, None if source.is_builtin else extends.ref)
+    except ScaffoldError as err:
+        raise SourceError(
+            f"The template {layer.source.location} extends {extends.source}"
+            f"{' at ' + extends.ref if extends.ref else ''}, which cannot be used: {err}"
+        ) from err
+
+
+def _folder_of(source: sources.TemplateSource, spec: str) -> Path | None:
+    """Where a relative base path is read from: the layer's own folder, when it has one."""
+    if not spec.startswith((".", "/", "~")) or source.is_builtin:
+        return None
+    if source.remote:
+        if source.location.startswith("file://"):
+            return Path(source.location[len("file://") :])
+        raise SourceError(
+            f"The template {source.location} extends the relative path {spec}, which means nothing "
+            "for a remote repository; give the base as a URL."
+        )
+    return Path(source.location)

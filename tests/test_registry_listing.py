@@ -13,8 +13,8 @@ import pytest
 from etcd_cluster import etcd_cluster, import_runtime, make_instance
 from helpers import free_port
 
-from scaffold.errors import RegistryError, UsageError
-from scaffold.registry_view import InstanceRecord, default_registry_url, list_instances
+from scaffold.errors import InputError, RegistryError
+from scaffold.registry import InstanceRecord, default_registry_url, list_instances
 
 NOW = datetime(2026, 1, 1, 0, 1, 30, tzinfo=UTC)
 
@@ -107,13 +107,13 @@ def test_a_file_that_is_not_a_registry_is_a_registry_error(tmp_path: Path) -> No
 
 
 def test_bad_urls_and_realms_are_usage_errors(tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises(InputError):
         list_instances("consul://127.0.0.1:8500", "dev")
-    with pytest.raises(UsageError):
+    with pytest.raises(InputError):
         list_instances("sqlite://relative/path.db", "dev")
-    with pytest.raises(UsageError):
+    with pytest.raises(InputError):
         list_instances("etcd://", "dev")
-    with pytest.raises(UsageError):
+    with pytest.raises(InputError):
         list_instances(f"sqlite:///{tmp_path / 'r.db'}", "dev/other")
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, config, layers, sources
+from . import __version__, config, sources
 from .errors import ScaffoldError
-from .render import detect
+from .render import engine_for
+from .render.manifest import read_manifest
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def list_templates(cwd: Path | None = None) -> list[TemplateEntry]:
         TemplateEntry(
             name=sources.BUILTIN_PREFIX + name,
             source=str(root / name),
-            format=detect(root / name),
+            format=engine_for(root / name).name,
             newest_version=__version__,
         )
         for name in sources.builtin_names()
@@ -43,8 +44,8 @@ def _configured(entry: config.NamedTemplate, cwd: Path | None) -> TemplateEntry:
         source = sources.parse(entry.source, cwd)
         newest = sources.newest(source)
         with sources.materialize(newest) as template_dir:
-            fmt = detect(template_dir)
-            manifest = layers.read_manifest(template_dir, source.location)
+            fmt = engine_for(template_dir).name
+            manifest = read_manifest(template_dir, source.location)
     except ScaffoldError as err:
         return TemplateEntry(entry.name, entry.source, "-", None, problem=str(err))
     extends = None

@@ -1,0 +1,34 @@
+"""A service folder as svc reads it: what made it, from `.svc.yml` or, in a project that a
+format's own tool made (plain copier, cruft), from that tool's answers file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import provenance
+from .errors import ProvenanceError
+from .render import ENGINES, answers_files
+
+
+def load_provenance(root: Path) -> provenance.Provenance:
+    """The service's provenance, from `.svc.yml` or an answers file a format's tool wrote."""
+    path = root / provenance.FILENAME
+    if path.is_file():
+        return provenance.parse(path.read_text(), str(path))
+    for engine in ENGINES.values():
+        found = engine.import_project(root)
+        if found is not None:
+            return found
+    raise ProvenanceError(
+        f"{root} has no {provenance.FILENAME} (nor a copier or cruft answers file), so svc does not "
+        "know which template made it; is this a service folder?"
+    )
+
+
+def record_files() -> tuple[str, ...]:
+    """The files that say what made a service: `.svc.yml`, and the formats' answers files."""
+    return (provenance.FILENAME, *answers_files())
+
+
+def has_record(path: Path) -> bool:
+    return any((path / name).is_file() for name in record_files())

@@ -1,0 +1,90 @@
+"""What svc needs from copier and cookiecutter beyond their public API, each use tested.
+
+These tests fail loudly, naming what changed, when a release of either library moves
+something svc relies on; `.ci/constraints.txt` pins the versions CI tests, and
+pyproject.toml declares the tested range.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import build_tree
+
+from scaffold.render.cookiecutter_engine import sandboxed
+from scaffold.render.copier_engine import answers_relpath, answers_to_record, unsafe_features
+
+
+def _copier_template(root: Path, extra: str = "") -> Path:
+    return build_tree(
+        root,
+        {
+            "copier.yml": f"""\
+                _templates_suffix: .jinja
+                service_name: {{type: str}}
+                port: {{type: int, default: 8000}}
+                token: {{type: str, secret: true, default: s3cret}}
+                {extra}
+                """,
+            "{{_copier_conf.answers_file}}.jinja": "{{ _copier_answers|to_nice_yaml }}",
+            "README.md.jinja": "{{ service_name }} on {{ port }}\n",
+        },
+    )
+
+
+def test_copier_worker_tells_the_answers_and_where_the_answers_file_went(tmp_path):
+    import copier
+
+    template = _copier_template(tmp_path / "tpl")
+    worker = copier.run_copy(
+        str(template), tmp_path / "out", data={"service_name": "demo"}, defaults=True, quiet=True
+    )
+    assert answers_to_record(worker) == {"service_name": "demo", "port": 8000}, (
+        "copier's Worker.template.questions_data / Worker.answers.combined changed"
+    )
+    assert answers_relpath(worker) == Path(".copier-answers.yml"), "copier's Worker.answers_relpath changed"
+
+
+def test_copier_names_the_unsafe_features_in_its_message(tmp_path):
+    import copier
+    from copier.errors import UnsafeTemplateError
+
+    template = _copier_template(tmp_path / "tpl", extra='_tasks: ["touch ran"]')
+    answers = {"service_name": "demo"}
+    with pytest.raises(UnsafeTemplateError) as caught:
+        copier.run_copy(str(template), tmp_path / "out", data=answers, defaults=True, quiet=True)
+    features = unsafe_features(caught.value)
+    assert features == "tasks", f"copier's unsafe-template message changed: {caught.value}"
+
+
+def test_cookiecutter_builds_its_environment_from_the_class_svc_swaps():
+    from cookiecutter.utils import create_env_with_context
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    with sandboxed():
+        env = create_env_with_context({})
+        assert isinstance(env, SandboxedEnvironment), (
+            "cookiecutter.utils.create_env_with_context no longer builds cookiecutter.utils.StrictEnvironment"
+        )
+        with pytest.raises(SecurityError):
+            env.from_string(escape).render()
+    assert not isinstance(create_env_with_context({}), SandboxedEnvironment)
+
+
+def test_cookiecutter_generate_files_uses_that_environment(tmp_path):
+    from cookiecutter.generate import generate_context, generate_files
+    from jinja2.exceptions import SecurityError
+
+    template = build_tree(
+        tmp_path / "tpl",
+        {
+            "cookiecutter.json": '{"name": "demo"}',
+            "{{cookiecutter.name}}/leak.txt": "{{ ''.__class__.__mro__[1].__subclasses__() }}\n",
+        },
+    )
+    context = generate_context(context_file=str(template / "cookiecutter.json"))
+    with sandboxed(), pytest.raises(SecurityError):
+        generate_files(repo_dir=str(template), context=context, output_dir=str(tmp_path / "out"))
