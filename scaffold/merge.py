@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import git, provenance
+from . import git, provenance, render_record
 from .errors import RepositoryStateError, ScaffoldError
 from .render import ENGINES
 from .template_branch import TEMPLATE_BRANCH
@@ -50,8 +50,12 @@ class Plan:
         return [
             f"{layer.source}: {_label(old.get(layer.source))} -> {_label(layer)}"
             for layer in self.after_layers[:-1]
-            if old.get(layer.source) != layer
+            if _moved(old.get(layer.source), layer)
         ]
+
+
+def _moved(before: provenance.Layer | None, after: provenance.Layer) -> bool:
+    return before is None or render_record.layer_identity(before) != render_record.layer_identity(after)
 
 
 def _label(layer: provenance.Layer | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,10 @@ from .errors import ProvenanceError
 
 FILENAME = ".svc.yml"
 SCHEMA_VERSION = 1
+# How an older `.svc.yml` is read: UPGRADES[n] takes a document of schema n and returns it
+# in schema n + 1. A change that only adds keys needs none (unknown keys are kept); one
+# that renames or reshapes a key raises SCHEMA_VERSION and adds its step here.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 _HEADER = (
     "# Written by svc: the templates this service was made from and the answers given.\n"
     "# `svc update` reads and rewrites it; change answers with `svc update -d KEY=VALUE`.\n"
@@ -111,18 +115,32 @@ def parse(text: str, where: str) -> Provenance:
         raise ProvenanceError(
             f"{where} has no template layers; restore it with 'git checkout -- {FILENAME}'."
         )
-    version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ProvenanceError(
-            f"{where} has schema version {version!r}, which this svc ({__version__}) does not know; "
-            "upgrade svc."
-        )
+    doc = _upgraded(doc, where)
     layers = tuple(_layer(layer, where) for layer in doc["layers"])
     answers = doc.get("answers") or {}
     if not isinstance(answers, dict):
         raise ProvenanceError(f"{where}: 'answers' must be a mapping.")
     unknown = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
     return Provenance(layers, answers, str(doc.get("svc_version", "")), SCHEMA_VERSION, unknown=unknown)
+
+
+def _upgraded(doc: dict[str, Any], where: str) -> dict[str, Any]:
+    """`doc` in the current schema, through each step of UPGRADES from its own."""
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ProvenanceError(
+            f"{where} has schema version {version!r}, which this svc ({__version__}) does not know; "
+            "upgrade svc."
+        )
+    while version < SCHEMA_VERSION:
+        if version not in UPGRADES:
+            raise ProvenanceError(
+                f"{where} has schema version {version}, older than any this svc ({__version__}) "
+                "can read; update the service with the svc that wrote it first."
+            )
+        doc = {**UPGRADES[version](doc), "schema_version": version + 1}
+        version += 1
+    return doc
 
 
 def _layer(entry: object, where: str) -> Layer:

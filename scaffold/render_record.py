@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import git
-from .provenance import Provenance
+from .provenance import Layer, Provenance
 
 RECORD_VERSION = 1
 TRAILER = "Svc-Render"
@@ -39,12 +39,14 @@ def record(prov: Provenance) -> dict[str, Any]:
     """The fields of `.svc.yml` that decide what a render holds, in canonical form."""
     return {
         "record": RECORD_VERSION,
-        "layers": [
-            {"source": layer.source, "format": layer.format, "version": layer.commit or layer.version or ""}
-            for layer in prov.layers
-        ],
+        "layers": [layer_identity(layer) for layer in prov.layers],
         "answers": _canonical(prov.answers),
     }
+
+
+def layer_identity(layer: Layer) -> dict[str, str]:
+    """What makes two recorded layers the same template version: how svc compares layers."""
+    return {"source": layer.source, "format": layer.format, "version": layer.commit or layer.version or ""}
 
 
 def digest(prov: Provenance) -> str:

@@ -46,6 +46,7 @@ def _legacy_base(root: Path, recorded: provenance.Provenance, where: list[str]) 
     recorded one. Such a branch holds nothing but renders, so its history is safe to search."""
     if not where:
         return None
+    key = render_record.digest(recorded)
     trailer = f"%(trailers:key={render_record.TRAILER},valueonly,separator=%x20)"
     listing = git.out("log", f"--max-count={_LEGACY_DEPTH}", f"--format=%H {trailer}", *where, cwd=root)
     for line in listing.splitlines():
@@ -59,7 +60,7 @@ def _legacy_base(root: Path, recorded: provenance.Provenance, where: list[str]) 
             prov = provenance.parse(shown.stdout.decode(), provenance.FILENAME)
         except ProvenanceError:
             continue
-        if prov.layers == recorded.layers and prov.answers == recorded.answers:
+        if render_record.digest(prov) == key:
             return sha
     return None
 

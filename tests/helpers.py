@@ -6,14 +6,14 @@ import socket
 import subprocess
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def build_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+def build_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
     """Write `files` (path -> dedented text, or bytes) below `root`."""
     for rel, content in files.items():
         path = root / rel
@@ -38,7 +38,7 @@ def commit_all(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD").strip()
 
 
-def init_repo(root: Path, files: dict[str, str | bytes] | None = None) -> Path:
+def init_repo(root: Path, files: Mapping[str, str | bytes] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q")
     if files:
@@ -71,7 +71,7 @@ def wait_until(predicate: Callable[[], T], what: str, *, timeout: float = 30.0, 
 
 
 def with_changes(
-    base: dict[str, str | bytes], changes: dict[str, str | bytes | None]
+    base: Mapping[str, str | bytes], changes: Mapping[str, str | bytes | None]
 ) -> dict[str, str | bytes]:
     """A copy of `base` with files replaced (text or bytes) or removed (None)."""
     files = dict(base)

@@ -4,6 +4,7 @@ on it, a team layer on that. A test releases versions of each and runs svc on th
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def manifest(extends: str | None, ref: str | None = None, **extra: Any) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def release(repo: Path, version: str, files: dict[str, str | bytes]) -> str:
+def release(repo: Path, version: str, files: Mapping[str, str | bytes]) -> str:
     """Make `repo` hold exactly `files` (dedented text), commit and tag `version`."""
     if not repo.exists():
         init_repo(repo)

@@ -33,7 +33,7 @@ from template_support import (
 TEMPLATE_DIR = TEMPLATES_DIR / "python-service"
 BIN = Path(sys.executable).parent
 
-VARIANTS = {
+VARIANTS: dict[str, dict[str, object]] = {
     "defaults": {"service_name": "billing"},
     "names-and-port": {
         "service_name": "order-history",
@@ -265,7 +265,7 @@ def test_service_serves_registers_and_stops_cleanly_on_sigterm(
         "port": port,
         "version": "0.1.0",
     }
-    assert entry["instance"] and entry["started_at"].endswith("Z")
+    assert entry["instance"] and str(entry["started_at"]).endswith("Z")
     request_lines = [line for line in service.log_lines() if line.get("request_id") == "itest-1"]
     assert [line["route"] for line in request_lines] == ["/v1/greetings/{name}"]
 

@@ -42,7 +42,9 @@ def run(coroutine: Awaitable[T]) -> T:
     return asyncio.run(coroutine)  # type: ignore[arg-type]
 
 
-async def eventually(action: Callable[[], Awaitable[T]], unavailable: type, timeout: float = 30.0):
+async def eventually(
+    action: Callable[[], Awaitable[T]], unavailable: type[BaseException], timeout: float = 30.0
+) -> T:
     """Run ``action`` until it stops raising ``unavailable`` (etcd electing a leader, say)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -140,6 +142,7 @@ REGISTRANT = textwrap.dedent(
 def test_entry_vanishes_after_its_ttl_when_the_registrant_is_killed(
     runtime: ModuleType, etcd: EtcdCluster
 ) -> None:
+    assert runtime.__file__ is not None
     root = Path(runtime.__file__).parent.parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
     registrant = subprocess.Popen(

@@ -186,13 +186,19 @@ def test_a_stale_branch_after_an_update_committed_elsewhere_moves_forward(team: 
     assert git(b, "rev-parse", "MERGE_HEAD^").strip() == render_v2
 
 
-def test_abort_after_moving_a_stale_branch_puts_everything_back(team: Team):
+def clone_behind_an_update(team: Team) -> Path:
+    """A clone of main after the first clone committed the v2 update and pushed main only:
+    its svc/template (from origin) is still the v1 render."""
     team.release_v2()
-    a = team.first
-    assert svc("update", a, "--commit").exit_code == 0
-    git(a, "push", "-q", "origin", "main")
+    assert svc("update", team.first, "--commit").exit_code == 0
+    git(team.first, "push", "-q", "origin", "main")
     b = team.clone("b")
     git(b, "branch", "svc/template", "origin/svc/template")
+    return b
+
+
+def test_abort_after_moving_a_stale_branch_puts_everything_back(team: Team):
+    b = clone_behind_an_update(team)
     team.release_v3()
     before = repo_state(b)
     assert svc("update", b).exit_code == 0
@@ -202,12 +208,7 @@ def test_abort_after_moving_a_stale_branch_puts_everything_back(team: Team):
 
 
 def test_fleet_update_moves_a_stale_branch_forward_first(team: Team):
-    team.release_v2()
-    a = team.first
-    assert svc("update", a, "--commit").exit_code == 0
-    git(a, "push", "-q", "origin", "main")
-    b = team.clone("b")
-    git(b, "branch", "svc/template", "origin/svc/template")
+    b = clone_behind_an_update(team)
     pull_request(b)
     merge_commit(b)
     team.release_v3()
@@ -215,7 +216,7 @@ def test_fleet_update_moves_a_stale_branch_forward_first(team: Team):
     assert result.exit_code == 0, result.output
     [entry] = json.loads(result.output)["services"]
     render_v3 = git(b, "rev-parse", f"{entry['commit']}^2").strip()
-    assert git(b, "rev-parse", f"{render_v3}^").strip() == git(a, "rev-parse", "HEAD^2").strip()
+    assert git(b, "rev-parse", f"{render_v3}^").strip() == git(team.first, "rev-parse", "HEAD^2").strip()
     git(b, "switch", "-q", entry["branch"])
     team_work_survives(b)
     assert "def heartbeat" in (b / "app/registry.py").read_text()

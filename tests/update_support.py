@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ class TemplateRepo:
     def release(
         self,
         version: str,
-        files: dict[str, str | bytes],
+        files: Mapping[str, str | bytes],
         executable: tuple[str, ...] = ("scripts/run.sh",),
     ) -> str:
         """Make the repository hold exactly `files` (as a template), commit and tag it."""
@@ -115,12 +116,12 @@ class TemplateRepo:
         tag(self.path, version)
         return commit
 
-    def _file_for(self, rel: str, files: dict[str, str | bytes]) -> Path:
+    def _file_for(self, rel: str, files: Mapping[str, str | bytes]) -> Path:
         if self.fmt == "copier":
             return self.path / _copier_name(rel, files.get(rel, ""))
         return self.path / "{{cookiecutter.project_slug}}" / rel
 
-    def _write_copier(self, files: dict[str, str | bytes]) -> None:
+    def _write_copier(self, files: Mapping[str, str | bytes]) -> None:
         config: dict[str, Any] = {"_templates_suffix": ".jinja", "service_name": {"type": "str"}}
         for name, default in self.questions.items():
             kind = "int" if isinstance(default, int) else "str"
@@ -138,7 +139,7 @@ class TemplateRepo:
             {_copier_name(rel, text): _to_jinja(text, "{{ %s }}") for rel, text in files.items()},
         )
 
-    def _write_cookiecutter(self, files: dict[str, str | bytes]) -> None:
+    def _write_cookiecutter(self, files: Mapping[str, str | bytes]) -> None:
         spec = {
             "service_name": "demo",
             "project_slug": "{{ cookiecutter.service_name }}",

@@ -221,7 +221,8 @@ def sandboxed() -> Iterator[None]:
     from cookiecutter.environment import StrictEnvironment
     from jinja2.sandbox import SandboxedEnvironment
 
-    class SandboxedStrictEnvironment(SandboxedEnvironment, StrictEnvironment):
+    # cookiecutter ships no type information, so StrictEnvironment is Any to mypy.
+    class SandboxedStrictEnvironment(SandboxedEnvironment, StrictEnvironment):  # type: ignore[misc]
         pass
 
     original = utils.StrictEnvironment
