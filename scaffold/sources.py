@@ -243,18 +243,30 @@ def read_text(resolved: Resolved, rel: str) -> str | None:
         if source.is_builtin
         else Path(source.location)
     )
-    return (root / rel).read_text() if (root / rel).is_file() else None
+    path = root / rel
+    if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+        raise SourceError(
+            f"The template {source.location} holds {rel}, a link that points outside the template; "
+            "svc refuses to read such templates."
+        )
+    return path.read_text() if path.is_file() else None
 
 
 @contextlib.contextmanager
 def materialize(resolved: Resolved) -> Iterator[Path]:
-    """Yield a folder holding the template's files at the resolved version."""
+    """Yield a folder holding the template's files at the resolved version.
+
+    Nothing outside the template is ever read: a work tree holding a link that leads out
+    of the template is refused before any file is read, and git's archive is unpacked with
+    tarfile's "data" filter, which refuses absolute and escaping links.
+    """
     source = resolved.source
     if source.is_builtin:
         yield builtin_root() / source.location[len(BUILTIN_PREFIX) :]
         return
     if source.kind == "directory":
         folder = Path(source.location)
+        refuse_links_out(folder)
         if not (folder / ".git").exists():
             yield folder
             return
@@ -265,9 +277,30 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
         archive = git.run("archive", "--format=tar", resolved.commit, cwd=_git_dir(source)).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            # The "data" filter refuses absolute paths and links that point outside.
-            tar.extractall(tmp, filter="data")
+            try:
+                tar.extractall(tmp, filter="data")
+            except tarfile.FilterError as err:
+                member = getattr(err, "tarinfo", None)
+                name = member.name if member is not None else "a file"
+                raise SourceError(
+                    f"The template {source.location} at {resolved.ref or resolved.commit} holds {name}, "
+                    "a link that points outside the template; svc refuses to read such templates."
+                ) from err
         yield Path(tmp)
+
+
+def refuse_links_out(folder: Path) -> None:
+    """Refuse a template folder holding a link (to a file or a folder) that leads outside it."""
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise SourceError(
+                    f"The template {folder} holds {path.relative_to(root)}, a link that points outside "
+                    "the template; svc refuses to read such templates."
+                )
 
 
 def _copy_work_tree(repo: Path, dest: Path) -> Path:
