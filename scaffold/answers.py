@@ -28,3 +28,17 @@ def combine(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, 
 def changed(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     """The given answers that differ from the recorded ones (compared as text, as typed)."""
     return {k: v for k, v in given.items() if k not in recorded or str(recorded[k]) != str(v)}
+
+
+# Answers svc itself sets from the service's NAME (cookiecutter templates call it project_slug).
+DERIVED_FROM_NAME = ("service_name", "project_slug")
+
+
+def refuse_derived(given: Mapping[str, Any], name: str) -> None:
+    """NAME decides these answers; a `-d` that says otherwise would bypass its validation."""
+    for key in DERIVED_FROM_NAME:
+        if key in given and str(given[key]) != name:
+            raise InputError(
+                f"-d {key}={given[key]} contradicts the service's name '{name}', which sets {key}; "
+                "drop that -d (to rename a service, make a new one with svc new)."
+            )

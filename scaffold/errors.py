@@ -15,7 +15,8 @@ The CLI prints the message on stderr and exits 2; nothing on disk has changed.
     └── RegistryError         the service registry cannot be reached or read
 
 Results the user must act on (conflicts, a service behind its template) are not
-errors: commands return them and the CLI exits 1.
+errors: commands return them and the CLI exits 1. `Terminated` is SIGTERM, raised where
+Ctrl-C would be (it is a KeyboardInterrupt, so every rollback treats both alike).
 """
 
 from __future__ import annotations
@@ -66,3 +67,7 @@ class GitError(ScaffoldError):
 
 class RegistryError(ScaffoldError):
     """The service registry cannot be reached or read."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (`timeout`, a CI runner): handled as Ctrl-C, reported with exit 143."""

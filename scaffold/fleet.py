@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from . import git, project, sources, template_branch
+from . import git, project, repo_lock, sources, template_branch
 from .errors import InputError, ScaffoldError
 from .template_branch import TEMPLATE_BRANCH
 
@@ -163,6 +163,14 @@ def update_one(path: Path, scratch: Path, options: UpdateOptions) -> ServiceOutc
     early = _not_ready(path)
     if early is not None:
         return early if early.status == "not-a-service" else _failed(early)
+    try:
+        with repo_lock.held(path):
+            return _update_locked(path, scratch, options)
+    except ScaffoldError as err:
+        return ServiceOutcome(path, "failed", str(err))
+
+
+def _update_locked(path: Path, scratch: Path, options: UpdateOptions) -> ServiceOutcome:
     journal = Journal(scratch)
     try:
         template_branch.heal_at_head(path)

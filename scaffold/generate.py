@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import answers as answer_rules
 from . import git, names, provenance, render_record, sources
 from .errors import InputError
 from .render import layers as layering
@@ -43,6 +44,7 @@ class NewResult:
 def new_service(request: NewRequest) -> NewResult:
     """Create `output_dir/name` from the template; raise ScaffoldError, leaving nothing."""
     name = names.validate_service_name(request.name)
+    answer_rules.refuse_derived(request.data, name)
     output_dir = request.output_dir.resolve()
     target = output_dir / name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -83,7 +85,7 @@ def render_layer(
     """Render one template version, and every template it extends (its layers, base first),
     into the empty folder `dest`; return its provenance."""
     chain = layering.resolve_chain(resolved)
-    return layering.render_chain(chain, dest, service_name, data, interactive, trust)
+    return layering.render_chain(chain, dest, service_name, data, interactive, trust, given=tuple(data))
 
 
 def _missing_parents(path: Path) -> list[Path]:

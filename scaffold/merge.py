@@ -14,20 +14,24 @@ update --commit`, or by the next svc run after a `git commit` (`settle`). So `gi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import git, provenance, render_record
+from . import git, processes, provenance, render_record
 from .errors import RepositoryStateError, ScaffoldError
 from .render import ENGINES
 from .template_branch import TEMPLATE_BRANCH
 
 STATE_FILE = "svc-update.json"
+# How long an abort waits for the git processes of a killed update to end.
+_GRACE_SECONDS = 10.0
 MERGE_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 
 
@@ -212,6 +216,9 @@ def save_state(root: Path, plan: Plan, phase: str = "merging") -> None:
         "template": git.rev(root, TEMPLATE_BRANCH),
         "target": plan.target,
         "phase": phase,
+        # Who runs the update: an abort after a kill waits for what it started (git) to end.
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
     }
     _write_state(root, state)
 
@@ -249,8 +256,13 @@ def state_path(root: Path) -> Path:
 
 def restore(root: Path, state: dict[str, Any]) -> None:
     """Put HEAD, index, work tree and svc/template back as `state` recorded them."""
-    # A killed git leaves its lock behind; the update owned it, so it is stale.
-    (git.git_dir(root) / "index.lock").unlink(missing_ok=True)
+    _wait_for_the_update(root, state)
+    merging = git.git_dir(root) / "MERGE_HEAD"
+    if merging.exists() and merging.read_text().strip() != state["target"]:
+        raise RepositoryStateError(
+            f"{root} is in the middle of a merge that is not svc's update; finish it with 'git commit' "
+            "or undo it with 'git merge --abort'."
+        )
     added = set(tree_paths(root, state["target"])) - set(tree_paths(root, state["head"]))
     git.run("reset", "--hard", "--quiet", state["head"], cwd=root)
     for rel in sorted(added):
@@ -263,6 +275,38 @@ def restore(root: Path, state: dict[str, Any]) -> None:
     for name in ("MERGE_HEAD", "MERGE_MODE", "MERGE_MSG"):
         (git.git_dir(root) / name).unlink(missing_ok=True)
     state_path(root).unlink(missing_ok=True)
+
+
+def _wait_for_the_update(root: Path, state: dict[str, Any]) -> None:
+    """Make sure nothing the update started still writes to the repository.
+
+    Run in the update's own process (Ctrl-C, SIGTERM), its git children got the signal too.
+    After a kill, svc waits a little for the update's process group (svc is its leader when
+    started from a shell) to end, and removes `index.lock` only when that git is gone; a lock
+    it cannot account for is never removed.
+    """
+    lock = git.git_dir(root) / "index.lock"
+    pid, pgid = state.get("pid"), state.get("pgid")
+    if pid == os.getpid():
+        lock.unlink(missing_ok=True)  # our own git, interrupted with us
+        return
+    if isinstance(pid, int) and processes.alive(pid):
+        raise RepositoryStateError(
+            f"svc update (process {pid}) is still running in {root}; let it finish or stop it, "
+            "then run 'svc update --abort' again."
+        )
+    leader = isinstance(pgid, int) and pgid == pid and pgid != os.getpgid(0)
+    deadline = time.monotonic() + _GRACE_SECONDS
+    while leader and processes.group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if leader and not processes.group_alive(pgid):
+        lock.unlink(missing_ok=True)  # left by the update's git, which is gone
+    elif lock.exists() or (leader and processes.group_alive(pgid)):
+        raise RepositoryStateError(
+            f"A git process of the interrupted update may still be writing to {root} "
+            "(.git/index.lock is held); wait until no git runs there, remove .git/index.lock if "
+            "it remains, then run 'svc update --abort' again."
+        )
 
 
 def _remove_untracked(root: Path, rel: str) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import processes
 from .errors import TemplateError, UnsafeTemplateError
 
 _FALSE = {"", "0", "false", "n", "no", "off", "none", "null", "~"}
@@ -50,17 +51,19 @@ def run(root: Path, migrations: list[Migration]) -> None:
                 f"The migration {migration.describe()} would run outside the "
                 "service's folder; svc refuses it."
             )
-        done = subprocess.run(
-            migration.command,
-            shell=isinstance(migration.command, str),
-            cwd=cwd,
-            env={**os.environ, **env},
-            check=False,
+        proc = subprocess.Popen(
+            migration.command, shell=isinstance(migration.command, str), cwd=cwd, env={**os.environ, **env}
         )
-        if done.returncode != 0:
+        try:
+            code = proc.wait()
+        except BaseException:
+            # Ctrl-C or SIGTERM: nothing the migration started may go on writing after the rollback.
+            processes.kill_tree(proc.pid)
+            proc.wait()
+            raise
+        if code != 0:
             raise TemplateError(
-                f"The migration {migration.describe()} failed with exit code "
-                f"{done.returncode}; the update was undone."
+                f"The migration {migration.describe()} failed with exit code {code}; the update was undone."
             )
 
 

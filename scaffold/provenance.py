@@ -69,7 +69,7 @@ class Provenance:
             **self.unknown,
             "schema_version": self.schema_version,
             "svc_version": self.svc_version,
-            "layers": [_layer_doc(layer) for layer in self.layers],
+            "layers": [layer_doc(layer) for layer in self.layers],
             "answers": self.answers,
         }
         return _HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
@@ -79,7 +79,7 @@ _LAYER_KEYS = tuple(f.name for f in fields(Layer) if f.name != "unknown")
 _TOP_KEYS = ("schema_version", "svc_version", "layers", "answers")
 
 
-def _layer_doc(layer: Layer) -> dict[str, Any]:
+def layer_doc(layer: Layer) -> dict[str, Any]:
     known = {key: getattr(layer, key) for key in _LAYER_KEYS}
     return {**{k: v for k, v in known.items() if v is not None}, **layer.unknown}
 

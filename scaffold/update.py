@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import answers as answer_rules
-from . import git, merge, migrations, project, provenance, render_record, sources, template_branch
+from . import git, merge, migrations, project, provenance, render_record, repo_lock, sources, template_branch
 from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError
 from .render import engine_named
 from .render import layers as layering
@@ -66,6 +66,13 @@ class UpdateResult:
 def update(request: UpdateRequest) -> UpdateResult:
     """Merge the newer template into the service at `request.path`."""
     root = _service_root(request.path)
+    if request.dry_run:
+        return _update(root, request)
+    with repo_lock.held(root):
+        return _update(root, request)
+
+
+def _update(root: Path, request: UpdateRequest) -> UpdateResult:
     if not request.dry_run:
         merge.settle(root)
         _require_ready(root)
@@ -149,6 +156,11 @@ def diff(request: UpdateRequest) -> UpdateResult:
 def abort(path: Path) -> Path:
     """Put the service back exactly as it was before the unfinished update."""
     root = _service_root(path)
+    with repo_lock.held(root):
+        return _abort(root)
+
+
+def _abort(root: Path) -> Path:
     state = merge.load_state(root)
     if state is None:
         raise RepositoryStateError(f"There is no unfinished svc update in {root} to abort.")
@@ -205,6 +217,7 @@ def _plan(
     before = recorded.layers[-1]
     source = sources.parse(before.source)
     chain = layering.resolve_chain(sources.resolve(source, request.ref))
+    answer_rules.refuse_derived(request.data, recorded.service_name)
     answers = answer_rules.combine(recorded.answers, request.data)
     unchanged = not answer_rules.changed(recorded.answers, request.data)
     if unchanged and _same_chain(recorded.layers, chain):
@@ -275,8 +288,9 @@ def _render_tree(
     with tempfile.TemporaryDirectory(prefix="svc-render-") as tmp:
         dest = Path(tmp) / "render"
         dest.mkdir()
+        given = () if again else tuple(request.data)
         made = layering.render_chain(
-            chain, dest, recorded.service_name, answers, request.interactive, request.trust
+            chain, dest, recorded.service_name, answers, request.interactive, request.trust, given
         )
         prov = recorded if again else provenance.carry_unknown(made, recorded)
         provenance.save(dest, prov)

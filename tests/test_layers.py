@@ -293,7 +293,7 @@ def test_a_layer_default_may_be_jinja_over_the_answers_known_before_the_base_ren
     two_layers(root)
     questions = "_templates_suffix: .jinja\nowner:\n  type: str\n  default: '{{ service_name }}-owners'\n"
     release(root / "acme", "v1.1.0", company_files("v1.0.0", changes={"copier.yml": questions}))
-    service = new(root / "acme", tmp_path / "out", "-d", "team_channel=#x")
+    service = new(root / "acme", tmp_path / "out")
     assert "Owned by demo-owners." in (service / "README.md").read_text()
 
     unknowable = questions.replace("service_name", "favourite_colour")

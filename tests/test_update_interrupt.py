@@ -117,3 +117,77 @@ def test_sigkill_then_abort_restores_everything(service: Path, point: str) -> No
     assert repo_state(service) == before
     (service / ".git/migration-started").unlink(missing_ok=True)
     assert git(service, "fsck", "--no-progress", "--no-dangling") == ""
+
+
+def _start_update(service: Path) -> subprocess.Popen[bytes]:
+    """A real `svc update` that stays in its migration (it sleeps) until the test ends it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "update", str(service), "--trust"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    started = service / ".git/migration-started"
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert proc.poll() is None, f"svc update ended early: {proc.communicate()[1]!r}"
+        assert time.monotonic() < deadline, "the migration never started"
+        time.sleep(0.01)
+    return proc
+
+
+def test_sigterm_rolls_back_and_exits_143(service: Path) -> None:
+    before = repo_state(service)
+    proc = _start_update(service)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert b"Terminated" in stderr
+    (service / ".git/migration-started").unlink(missing_ok=True)
+    assert repo_state(service) == before
+
+
+def test_a_second_update_or_an_abort_waits_for_the_running_one(service: Path) -> None:
+    before = repo_state(service)
+    proc = _start_update(service)
+    try:
+        second = svc("update", service, "--trust")
+        assert second.exit_code == 2
+        assert "Another svc command is updating" in second.output
+        early = svc("update", "--abort", service)
+        assert early.exit_code == 2
+        assert "Another svc command is updating" in early.output
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # The kernel dropped the dead update's lock: the abort goes ahead.
+    result = svc("update", "--abort", service)
+    assert result.exit_code == 0, result.output
+    (service / ".git/migration-started").unlink(missing_ok=True)
+    assert repo_state(service) == before
+
+
+@pytest.mark.slow
+def test_abort_refuses_while_the_killed_updates_processes_still_run(service: Path) -> None:
+    """svc itself is gone, but what it started lives on in its process group (here the
+    migration; after a kill during the merge, git merge-recursive) and holds index.lock."""
+    before = repo_state(service)
+    proc = _start_update(service)
+    lock = service / ".git/index.lock"
+    try:
+        proc.kill()  # svc alone: the rest of its group lives on
+        proc.wait()
+        lock.touch()  # as the still-running git holds it
+        refused = svc("update", "--abort", service)
+        assert refused.exit_code == 2
+        assert "index.lock" in refused.output
+        assert lock.exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    # Once the group is gone, its lock is known to be stale.
+    result = svc("update", "--abort", service)
+    assert result.exit_code == 0, result.output
+    (service / ".git/migration-started").unlink(missing_ok=True)
+    assert repo_state(service) == before

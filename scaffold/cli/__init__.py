@@ -9,9 +9,12 @@ need them, so `svc --help` stays fast.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -20,22 +23,26 @@ from .. import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_ACT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ACT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class SvcGroup(click.Group):
     """A group whose commands share one error boundary: clean messages, exit 2, no traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from ..errors import ScaffoldError
+        from ..errors import ScaffoldError, Terminated
 
+        # Signal handlers belong to the main thread; a command run in another (tests) skips this.
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
             return super().invoke(ctx)
         except ScaffoldError as err:
             _fail(str(err), ctx)
-        except KeyboardInterrupt:
-            click.echo("Interrupted; nothing was left half-done.", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as err:
+            what = "Terminated" if isinstance(err, Terminated) else "Interrupted"
+            click.echo(f"{what}; nothing was left half-done.", err=True)
+            ctx.exit(EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as err:  # the boundary: anything unexpected is still one clean line
@@ -45,6 +52,15 @@ class SvcGroup(click.Group):
                 f"svc failed unexpectedly: {type(err).__name__}: {err} (run with --debug for details).",
                 ctx,
             )
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    from ..errors import Terminated
+
+    raise Terminated
 
 
 def _fail(message: str, ctx: click.Context) -> NoReturn:
@@ -96,7 +112,9 @@ def print_json(doc: Any) -> None:
 
 
 def layer_doc(layer: Any) -> dict[str, Any]:
-    return {k: v for k, v in vars(layer).items() if v is not None}
+    from ..provenance import layer_doc as recorded
+
+    return recorded(layer)
 
 
 # The command families register themselves on `main` when imported.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import EXIT_ACT, EXIT_INTERRUPTED, EXIT_OK, F, main, print_json
+from . import EXIT_ACT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, F, main, print_json
 
 if TYPE_CHECKING:
     from ..radar import RadarReport
@@ -185,9 +185,11 @@ def radar_watch(
 
     try:
         watch_radar(request, every_s, on_round, state)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        from ..errors import Terminated
+
         click.echo(f"Stopped after {state.rounds} round(s).", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
     finally:
         exporter.close()
     click.echo(f"Stopped after {state.rounds} round(s).", err=True)

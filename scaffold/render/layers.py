@@ -17,14 +17,15 @@ A one-layer chain is plain rendering, byte for byte what it was before layers ex
 from __future__ import annotations
 
 import contextlib
+import difflib
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import __version__, provenance, sources
-from ..errors import ScaffoldError, SourceError, TemplateError
+from ..errors import InputError, ScaffoldError, SourceError, TemplateError
 from . import RenderResult, check_contained, render
 from .engine import Question, RenderRequest, engine_for
 from .manifest import MANIFEST, Extends, Manifest, parse_manifest, read_manifest
@@ -37,14 +38,19 @@ def render_chain(
     data: Mapping[str, Any],
     interactive: bool,
     trust: bool,
+    given: Collection[str] = (),
 ) -> provenance.Provenance:
-    """Render `chain` (base first) into the empty folder `dest`; return its provenance."""
+    """Render `chain` (base first) into the empty folder `dest`; return its provenance.
+
+    `given` names the answers the user gave (`-d`): each must be a question of some layer.
+    """
     with contextlib.ExitStack() as stack:
         dirs = [stack.enter_context(sources.materialize(r)) for r in chain]
         where = [r.source.location for r in chain]
         manifests = [read_manifest(d, w) for d, w in zip(dirs, where, strict=True)]
         asked = [questions(d) for d in dirs]
         refuse_type_clashes(where, asked)
+        refuse_unknown_answers(given, asked)
         answers: dict[str, Any] = {}
         layers = []
         for index, resolved in enumerate(chain):
@@ -155,6 +161,21 @@ def _rendered(name: str, value: Any, context: Mapping[str, Any]) -> Any:
 def questions(template_dir: Path) -> dict[str, Question]:
     """The questions a template asks, by name, whatever its format."""
     return engine_for(template_dir).questions(template_dir)
+
+
+def refuse_unknown_answers(given: Collection[str], asked: Sequence[Mapping[str, Question]]) -> None:
+    """A `-d KEY` that no layer asks would be silently ignored: refuse it, suggesting the
+    question it most likely meant."""
+    known = sorted({name for layer_questions in asked for name in layer_questions})
+    unknown = [key for key in given if key not in known]
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise InputError(
+        f"-d {key}: the template asks no question '{key}'{hint}; its questions are {', '.join(known)}."
+    )
 
 
 def refuse_type_clashes(names: Sequence[str], asked: Sequence[Mapping[str, Question]]) -> None:

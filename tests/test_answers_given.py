@@ -1,0 +1,49 @@
+"""What `-d KEY=VALUE` may say: only questions the template asks, never against NAME."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from update_support import BASE_FILES, released_service, repo_state, svc, template_repo, with_changes
+
+
+def test_new_refuses_a_key_the_template_does_not_ask(tmp_path: Path, fmt: str) -> None:
+    template = template_repo(tmp_path / "template", fmt)
+    template.release("v1.0.0", BASE_FILES)
+    out = tmp_path / "out"
+    result = svc(
+        "new", "demo", "--template", template.path, "--output-dir", out, "--defaults", "-d", "prot=9000"
+    )
+    assert result.exit_code == 2
+    assert "no question 'prot'" in result.output
+    assert "did you mean 'port'" in result.output
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_update_refuses_a_key_the_template_does_not_ask_and_changes_nothing(tmp_path: Path, fmt: str) -> None:
+    template, service = released_service(tmp_path, fmt)
+    template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": "FROM python:3.13-slim\n"}))
+    before = repo_state(service)
+    result = svc("update", service, "-d", "nosuch=1")
+    assert result.exit_code == 2
+    assert "no question 'nosuch'" in result.output
+    assert repo_state(service) == before
+
+
+def test_an_answer_derived_from_the_name_cannot_be_overridden(tmp_path: Path, fmt: str) -> None:
+    template = template_repo(tmp_path / "template", fmt)
+    template.release("v1.0.0", BASE_FILES)
+    out = tmp_path / "out"
+    for value in ("json", "Has Space", "../../x"):
+        result = svc(
+            "new", "demo", "-t", template.path, "-o", out, "--defaults", "-d", f"service_name={value}"
+        )
+        assert result.exit_code == 2, value
+        assert "contradicts the service's name 'demo'" in result.output
+        assert not out.exists() or list(out.iterdir()) == []
+    same = svc("new", "demo", "-t", template.path, "-o", out, "--defaults", "-d", "service_name=demo")
+    assert same.exit_code == 0, same.output
+    before = repo_state(out / "demo")
+    renamed = svc("update", out / "demo", "-d", "service_name=other")
+    assert renamed.exit_code == 2
+    assert repo_state(out / "demo") == before
