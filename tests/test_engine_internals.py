@@ -88,3 +88,20 @@ def test_cookiecutter_generate_files_uses_that_environment(tmp_path):
     context = generate_context(context_file=str(template / "cookiecutter.json"))
     with sandboxed(), pytest.raises(SecurityError):
         generate_files(repo_dir=str(template), context=context, output_dir=str(tmp_path / "out"))
+
+
+def test_copier_reads_its_config_with_includes_and_documents(tmp_path):
+    from scaffold.render.copier_engine import read_copier_config
+
+    template = build_tree(
+        tmp_path / "tpl",
+        {
+            "copier.yml": "service_name: {type: str}\n---\n!include 'more/*.yml'\n---\n_tasks: [a]\n",
+            "more/migrations.yml": "_migrations: [{version: v2.0.0, command: b}]\n",
+        },
+    )
+    config = read_copier_config(template / "copier.yml")
+    assert config["_tasks"] == ["a"], "copier._template.load_template_config no longer merges documents"
+    assert config["_migrations"] == [{"version": "v2.0.0", "command": "b"}], (
+        "copier._template.load_template_config no longer resolves !include"
+    )

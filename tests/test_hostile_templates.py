@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import build_tree, commit_all, init_repo, tag
+from helpers import build_tree, commit_all, git, init_repo, tag
 from update_support import svc
 
 SECRET = "top-secret-value-7f3a"
@@ -107,3 +107,112 @@ def test_a_manifest_that_links_out_is_refused(tmp_path: Path):
     out = tmp_path / "out"
     result = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults")
     _refused_and_nothing_made(result.output, result.exit_code, out)
+
+
+# --- code a template runs: found wherever its format allows it, run only with --trust -------
+
+
+def _marker(tmp_path: Path) -> Path:
+    return tmp_path / "code-ran"
+
+
+def _copier_with(tmp_path: Path, config: str, extra: dict[str, str] | None = None) -> Path:
+    files = {"copier.yml": config, "README.md.jinja": "{{ service_name }}\n", **(extra or {})}
+    return build_tree(tmp_path / "tpl", files)
+
+
+COPIER_CODE = {
+    "tasks through !include": lambda marker: (
+        "service_name: {type: str}\n---\n!include 'includes/*.yml'\n",
+        {"includes/tasks.yml": f"_tasks: ['touch {marker}']\n"},
+    ),
+    "tasks in a second document": lambda marker: (
+        f"service_name: {{type: str}}\n---\n_tasks: ['touch {marker}']\n",
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("where", COPIER_CODE)
+def test_copier_code_runs_only_with_trust_wherever_it_is_written(tmp_path: Path, where: str):
+    marker = _marker(tmp_path)
+    config, extra = COPIER_CODE[where](marker)
+    template = _copier_with(tmp_path, config, extra)
+    out = tmp_path / "out"
+    refused = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults")
+    assert refused.exit_code == 2
+    assert "--trust" in refused.output
+    assert not marker.exists()
+    assert not out.exists() or not any(out.iterdir())
+    trusted = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults", "--trust")
+    assert trusted.exit_code == 0, trusted.output
+    assert marker.exists()
+
+
+def test_copier_migrations_through_include_are_found(tmp_path: Path):
+    marker = _marker(tmp_path)
+    template = init_repo(tmp_path / "tpl")
+    _copier_with(tmp_path, "_templates_suffix: .jinja\nservice_name: {type: str}\n")
+    commit_all(template, "v1")
+    tag(template, "v1.0.0")
+    out = tmp_path / "out"
+    assert svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults").exit_code == 0
+    service = out / "svc-one"
+    build_tree(
+        template,
+        {
+            "copier.yml": "_templates_suffix: .jinja\nservice_name: {type: str}\n---\n!include 'more.yml'\n",
+            "more.yml": f"_migrations:\n  - version: v2.0.0\n    command: touch {marker}\n",
+        },
+    )
+    commit_all(template, "v2")
+    tag(template, "v2.0.0")
+    refused = svc("update", service)
+    assert refused.exit_code == 2
+    assert f"touch {marker}" in refused.output
+    assert git(service, "status", "--porcelain") == ""
+    trusted = svc("update", service, "--trust", "--commit")
+    assert trusted.exit_code == 0, trusted.output
+    assert marker.exists()
+
+
+COOKIECUTTER_CODE = {
+    "pre_prompt hook (shell)": lambda marker: {"hooks/pre_prompt.sh": f"#!/bin/sh\ntouch {marker}\n"},
+    "pre_gen_project hook (python)": lambda marker: {
+        "hooks/pre_gen_project.py": f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"
+    },
+    "post_gen_project hook (shell)": lambda marker: {
+        "hooks/post_gen_project.sh": f"#!/bin/sh\ntouch {marker}\n"
+    },
+    "local extension": lambda marker: {
+        "cookiecutter.json": (
+            '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}", '
+            '"_extensions": ["local_extensions.MarkerExtension"]}'
+        ),
+        "local_extensions.py": (
+            "import pathlib\nfrom jinja2.ext import Extension\n\n"
+            "class MarkerExtension(Extension):\n"
+            "    def __init__(self, environment):\n"
+            "        super().__init__(environment)\n"
+            f"        pathlib.Path({str(marker)!r}).touch()\n"
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("what", COOKIECUTTER_CODE)
+def test_cookiecutter_code_runs_only_with_trust(tmp_path: Path, what: str):
+    marker = _marker(tmp_path)
+    template = _cookiecutter(tmp_path / "tpl")
+    build_tree(template, COOKIECUTTER_CODE[what](marker))
+    for hook in (template / "hooks").glob("*.sh") if (template / "hooks").is_dir() else []:
+        hook.chmod(0o755)
+    out = tmp_path / "out"
+    refused = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults")
+    assert refused.exit_code == 2
+    assert "--trust" in refused.output
+    assert not marker.exists()
+    trusted = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults", "--trust")
+    assert trusted.exit_code == 0, trusted.output
+    assert marker.exists()
+    assert (out / "svc-one" / "README.md").read_text() == "hi\n"

@@ -9,10 +9,12 @@ sits in one place, at the end of this module, covered by tests/test_engine_inter
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -123,17 +125,31 @@ def code_it_runs(template_dir: Path) -> list[str]:
 
 
 def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
-    from cookiecutter.exceptions import CookiecutterException
-    from cookiecutter.generate import generate_context, generate_files
-    from cookiecutter.prompt import prompt_for_config
-    from jinja2 import TemplateError as JinjaError
-
     risky = code_it_runs(template_dir)
     if risky and not request.trust:
         raise UnsafeTemplateError(
             f"The template runs code on your machine ({', '.join(risky)}); "
             "read it, then pass --trust if you trust it."
         )
+    if not request.trust:
+        return _render(template_dir, dest, request)
+    # As cookiecutter: the pre_prompt hook runs first, in a copy of the template it may change,
+    # and the template's folder is importable for its local Jinja extensions.
+    repo = _after_pre_prompt_hook(template_dir)
+    try:
+        with _importable(repo):
+            return _render(repo, dest, request)
+    finally:
+        if repo != template_dir:
+            shutil.rmtree(repo.parent, ignore_errors=True)  # cookiecutter's temporary copy
+
+
+def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.generate import generate_context, generate_files
+    from cookiecutter.prompt import prompt_for_config
+    from jinja2 import TemplateError as JinjaError
+
     spec = _spec(template_dir)
     extra = {k: str(v) if not isinstance(v, (dict, list, bool)) else v for k, v in request.data.items()}
     extra["service_name"] = request.service_name
@@ -174,6 +190,29 @@ def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) 
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return answers
+
+
+def _after_pre_prompt_hook(template_dir: Path) -> Path:
+    """The template once its pre_prompt hook ran (cookiecutter runs it in a copy)."""
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.hooks import run_pre_prompt_hook
+
+    try:
+        return Path(run_pre_prompt_hook(template_dir))
+    except FailedHookException as err:
+        raise TemplateError(f"The template's pre_prompt hook failed: {err.__cause__ or err}.") from err
+
+
+@contextmanager
+def _importable(template_dir: Path) -> Iterator[None]:
+    """The template's folder on sys.path, so `_extensions: [local_extensions.X]` imports."""
+    entry = str(template_dir)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
 
 
 def _refuse_escaping_paths(template_dir: Path, context: dict[str, Any]) -> None:

@@ -117,27 +117,13 @@ class CopierEngine:
         return pending(load_config(template_dir), before, after, answers)
 
 
-class _Loader(yaml.SafeLoader):
-    """copier.yml may hold copier's own tags (`!include`); they do not matter here."""
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def load_config(template_dir: Path) -> dict[str, Any]:
-    """copier.yml (all its documents, merged), without copier's own tags."""
+    """copier.yml as copier reads it: `!include`s resolved, multiple documents merged, so
+    that code a template runs (`_tasks`, `_migrations`, ...) is found wherever it is written."""
     for name in CONFIG_FILES:
         path = template_dir / name
         if path.is_file():
-            config: dict[str, Any] = {}
-            try:
-                docs = list(yaml.load_all(path.read_text(), Loader=_Loader))
-            except yaml.YAMLError as err:
-                raise TemplateError(f"{path} is not valid YAML: {err}") from err
-            for doc in docs:
-                if isinstance(doc, dict):
-                    config.update(doc)
-            return config
+            return read_copier_config(path)
     return {}
 
 
@@ -238,9 +224,10 @@ COPIER = CopierEngine()
 
 # --- copier internals svc relies on ----------------------------------------------------------
 # run_copy returns copier's Worker, whose public API does not say which answers were given
-# to which question, nor where the answers file went; and copier's unsafe-template error
-# names the features it found only in its message. tests/test_engine_internals.py fails
-# loudly when a copier release changes any of these.
+# to which question, nor where the answers file went; copier's unsafe-template error names
+# the features it found only in its message; and copier reads copier.yml (`!include`,
+# several documents) with a private function. tests/test_engine_internals.py fails loudly
+# when a copier release changes any of these.
 
 
 def answers_to_record(worker: Any) -> dict[str, Any]:
@@ -268,3 +255,15 @@ def unsafe_features(err: Exception) -> str:
     _, found, named = text.partition("potentially unsafe feature")
     first = named.lstrip("s").strip(" :").splitlines()[0].rstrip(".") if found and named.strip() else ""
     return first or text.splitlines()[0]
+
+
+def read_copier_config(path: Path) -> dict[str, Any]:
+    """copier's own reading of copier.yml (copier._template.load_template_config)."""
+    from copier._template import load_template_config
+    from copier.errors import CopierError
+
+    try:
+        return dict(load_template_config(path, quiet=True))
+    except (CopierError, yaml.YAMLError, OSError, ValueError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TemplateError(f"{path.name} of the template cannot be read: {reason}; fix it.") from err
