@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import git, names, provenance, sources, template_skeleton
-from .errors import InputError
+from .errors import InputError, UnsafeTemplateError
 from .render import layers as layering
 from .render.manifest import read_manifest
 
@@ -167,8 +167,17 @@ class TemplateTestResult:
 def test_template(
     spec: str, cwd: Path | None = None, timeout: float = TEST_TIMEOUT, trust: bool = False
 ) -> TemplateTestResult:
-    """Render the template `spec` with its sample answers and run its test command there."""
+    """Render the template `spec` with its sample answers and run its test command there.
+
+    That runs the template's code (its tests, its project's build): a local folder or
+    repository is its author at work; any other source needs `trust`.
+    """
     top = _as_work_tree(sources.parse(spec, cwd))
+    if top.remote and not trust:
+        raise UnsafeTemplateError(
+            f"svc template test runs the tests of what {top.location} generates, which is the "
+            "template's code; read it, then pass --trust if you trust it."
+        )
     chain = layering.resolve_chain(sources.resolve(top))
     with sources.materialize(chain[-1]) as template_dir:
         manifest = read_manifest(template_dir, top.location)

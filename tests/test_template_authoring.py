@@ -219,3 +219,28 @@ def test_template_test_runs_tasks_only_with_trust(tmp_path: Path) -> None:
     assert "--trust" in refused.output
     trusted = svc("template", "test", template, "--trust")
     assert trusted.exit_code == 0, trusted.output
+
+
+def test_template_test_of_a_remote_template_needs_trust(tmp_path: Path) -> None:
+    marker = tmp_path / "tests-ran"
+    template = tmp_path / "remote-template"
+    release(
+        template,
+        "v1.0.0",
+        {
+            "copier.yml": "service_name: {type: str}\n",
+            "README.md": "hi\n",
+            "svc-template.yml": f"test_command: touch {marker}\n",
+        },
+    )
+    refused = svc("template", "test", f"file://{template}")
+    assert refused.exit_code == 2
+    assert "--trust" in refused.output
+    assert not marker.exists()
+    trusted = svc("template", "test", f"file://{template}", "--trust")
+    assert trusted.exit_code == 0, trusted.output
+    assert marker.exists()
+    # Its author, testing the local checkout, needs no flag.
+    marker.unlink()
+    assert svc("template", "test", template).exit_code == 0
+    assert marker.exists()
