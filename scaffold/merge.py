@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,11 @@ from .render import ENGINES
 from .template_branch import TEMPLATE_BRANCH
 
 STATE_FILE = "svc-update.json"
+HEARTBEAT = "svc-migrating"
+_TMP = ".svc-tmp"  # beside a file svc writes whole or not at all
+_BEAT_SECONDS = 0.2
+# File times come from the kernel's coarse clock, a little behind time.time().
+_CLOCK_SLACK = 0.1
 # How long an abort waits for the git processes of a killed update to end.
 _GRACE_SECONDS = 10.0
 MERGE_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
@@ -104,8 +110,9 @@ def refuse_overwriting_ignored(root: Path, plan: Plan) -> None:
 def merge(workdir: Path, plan: Plan) -> MergeOutcome:
     """Merge the target render into `workdir`, leaving an unfinished merge git can finish."""
     gdir = git.git_dir(workdir)
-    # MERGE_HEAD first: from here on `git merge --abort` knows there is a merge to undo.
-    (gdir / "MERGE_HEAD").write_text(plan.target + "\n")
+    # MERGE_HEAD first: from here on `git merge --abort` knows there is a merge to undo. Written
+    # whole or not at all, so an abort after a kill never finds it half-written.
+    _write_atomically(gdir / "MERGE_HEAD", plan.target + "\n")
     (gdir / "MERGE_MODE").write_text("no-ff")
     below = "".join(f"Base layer {move}\n" for move in plan.moves())
     (gdir / "MERGE_MSG").write_text(
@@ -223,16 +230,57 @@ def save_state(root: Path, plan: Plan, phase: str = "merging") -> None:
     _write_state(root, state)
 
 
-def set_phase(root: Path, phase: str) -> None:
+def set_phase(root: Path, phase: str, **extra: Any) -> None:
     state = load_state(root)
     if state is not None:
-        _write_state(root, {**state, "phase": phase})
+        _write_state(root, {**state, **extra, "phase": phase})
+
+
+@contextmanager
+def migrating(root: Path) -> Iterator[None]:
+    """The phase in which migrations run, with a heartbeat file touched every fraction of a
+    second: after a kill, its last beat dates the update's death, which tells the files the
+    migrations made (unstaged yet) from files the user made since."""
+    beat = git.git_dir(root) / HEARTBEAT
+    beat.touch()
+    set_phase(root, "migrating", migrations_started=time.time())
+    stop = threading.Event()
+
+    def keep_beating() -> None:
+        while not stop.wait(_BEAT_SECONDS):
+            beat.touch()
+
+    beating = threading.Thread(target=keep_beating, name="svc-migration-heartbeat", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
+        beat.touch()
+
+
+def _remove_migration_files(root: Path, state: dict[str, Any]) -> None:
+    """Remove the untracked files the migrations made: made after they started and before the
+    update's last heartbeat. A file the user made after the update died is left alone."""
+    started = float(state.get("migrations_started", 0.0)) - _CLOCK_SLACK
+    beat = git.git_dir(root) / HEARTBEAT
+    last = beat.stat().st_mtime if beat.exists() else time.time()
+    until = last + _BEAT_SECONDS + _CLOCK_SLACK
+    listing = git.run("ls-files", "-z", "--others", "--exclude-standard", cwd=root).stdout
+    for rel in listing.decode(errors="surrogateescape").split("\0"):
+        path = root / rel
+        if rel and (path.is_file() or path.is_symlink()) and started <= path.lstat().st_ctime <= until:
+            _remove_untracked(root, rel)
 
 
 def _write_state(root: Path, state: dict[str, Any]) -> None:
-    path = state_path(root)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
+    _write_atomically(state_path(root), json.dumps(state))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + _TMP)
+    tmp.write_text(text)
     tmp.replace(path)
 
 
@@ -248,6 +296,13 @@ def load_state(root: Path) -> dict[str, Any] | None:
             f"{path} is not valid JSON; delete it and run 'git merge --abort' if a merge is in progress."
         ) from None
     return state if isinstance(state, dict) else None
+
+
+def _forget(root: Path) -> None:
+    """The update is over, one way or another: its records go."""
+    (git.git_dir(root) / HEARTBEAT).unlink(missing_ok=True)
+    state_path(root).with_name(STATE_FILE + _TMP).unlink(missing_ok=True)
+    state_path(root).unlink(missing_ok=True)
 
 
 def state_path(root: Path) -> Path:
@@ -268,13 +323,11 @@ def restore(root: Path, state: dict[str, Any]) -> None:
     for rel in sorted(added):
         _remove_untracked(root, rel)
     if state.get("phase") == "migrating":
-        # Killed while migrations ran: the files they made are not staged yet. The tree was
-        # clean before the update, so every untracked, non-ignored file is theirs.
-        git.run("clean", "-d", "--force", "--quiet", cwd=root)
+        _remove_migration_files(root, state)
     _reset_template_branch(root, state.get("template"))
-    for name in ("MERGE_HEAD", "MERGE_MODE", "MERGE_MSG"):
+    for name in ("MERGE_HEAD", "MERGE_MODE", "MERGE_MSG", "MERGE_HEAD" + _TMP):
         (git.git_dir(root) / name).unlink(missing_ok=True)
-    state_path(root).unlink(missing_ok=True)
+    _forget(root)
 
 
 def _wait_for_the_update(root: Path, state: dict[str, Any]) -> None:
@@ -336,7 +389,7 @@ def finish(root: Path, target: str) -> None:
     # Never move the branch back: a fetched svc/template may already be past this render.
     if tip is None or not git.ok("merge-base", "--is-ancestor", target, tip, cwd=root):
         git.run("update-ref", f"refs/heads/{TEMPLATE_BRANCH}", target, cwd=root)
-    state_path(root).unlink(missing_ok=True)
+    _forget(root)
 
 
 def settle(root: Path) -> None:
@@ -353,12 +406,12 @@ def settle(root: Path) -> None:
     if head == state["head"]:
         if git.is_clean(root):
             _reset_template_branch(root, state.get("template"))
-            state_path(root).unlink()
+            _forget(root)
         return
     if git.ok("merge-base", "--is-ancestor", state["target"], head, cwd=root):
         finish(root, state["target"])
     else:
-        state_path(root).unlink()
+        _forget(root)
 
 
 def tree_paths(root: Path, commit: str) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +16,26 @@ from . import git
 from .errors import RepositoryStateError
 
 LOCK_FILE = "svc.lock"
+_PATIENCE_SECONDS = 2.0
 # Locks this process holds, by file, with how deeply: a fleet worker holds its service's
 # lock while the update inside it takes it again.
 _held: dict[Path, int] = {}
+
+
+def _lock(fd: int, root: Path) -> None:
+    """Take the lock; a process that was just killed may take a moment to let go of it."""
+    deadline = time.monotonic() + _PATIENCE_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise RepositoryStateError(
+                    f"Another svc command is updating {root} right now; let it finish (or stop it), "
+                    "then run this again."
+                ) from None
+            time.sleep(0.05)
 
 
 @contextmanager
@@ -33,13 +51,7 @@ def held(root: Path) -> Iterator[None]:
         return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RepositoryStateError(
-                f"Another svc command is updating {root} right now; let it finish (or stop it), "
-                "then run this again."
-            ) from None
+        _lock(fd, root)
         _held[path] = 1
         try:
             yield

@@ -114,8 +114,8 @@ def _apply(
             template_branch.advance(root, later)
         found = merge.merge(root, plan)
         if steps:
-            merge.set_phase(root, "migrating")
-            migrations.run(root, steps)
+            with merge.migrating(root):
+                migrations.run(root, steps)
             merge.stage_all_but_conflicts(root, found.conflicts)
             merge.set_phase(root, "merged")
             found = merge.outcome(root)

@@ -191,3 +191,25 @@ def test_abort_refuses_while_the_killed_updates_processes_still_run(service: Pat
     assert result.exit_code == 0, result.output
     (service / ".git/migration-started").unlink(missing_ok=True)
     assert repo_state(service) == before
+
+
+def test_abort_after_a_kill_in_a_migration_keeps_files_the_user_made_since(service: Path) -> None:
+    before = repo_state(service)
+    _kill_when(service, KILL_POINTS["migration running"](service))
+    assert (service / "MIGRATED.txt").exists()
+    time.sleep(1.5)  # the user looks around, then writes notes before aborting
+    (service / "NOTES.md").write_text("what I saw\n")
+    (service / "scratch").mkdir()
+    (service / "scratch" / "log.txt").write_text("kept\n")
+
+    result = svc("update", "--abort", service)
+
+    assert result.exit_code == 0, result.output
+    assert not (service / "MIGRATED.txt").exists()
+    assert (service / "NOTES.md").read_text() == "what I saw\n"
+    assert (service / "scratch" / "log.txt").read_text() == "kept\n"
+    for made in ("NOTES.md", "scratch/log.txt"):
+        (service / made).unlink()
+    (service / "scratch").rmdir()
+    (service / ".git/migration-started").unlink(missing_ok=True)
+    assert repo_state(service) == before
