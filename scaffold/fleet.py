@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import git, project, repo_lock, sources, template_branch
-from .errors import InputError, ScaffoldError
+from .errors import InputError, ScaffoldError, Terminated
 from .template_branch import TEMPLATE_BRANCH
 
 DEFAULT_BRANCH = "svc/update-{version}"
@@ -308,11 +308,15 @@ def _child_init(stop: multiprocessing.synchronize.Event) -> None:
 def _guarded(job: Job, path: Path, scratch: Path) -> ServiceOutcome:
     """Run `job` in a child: a stop request or an unexpected error becomes an outcome."""
     if _stop is not None and _stop.is_set():
-        return ServiceOutcome(path, "interrupted", "not started: interrupted")
+        return _not_started(path)
     try:
         return job(path, scratch)
     except Exception as err:  # one service's bug must not hide the others' outcomes
         return ServiceOutcome(path, "failed", f"unexpected {type(err).__name__}: {err}")
+
+
+def _not_started(path: Path) -> ServiceOutcome:
+    return ServiceOutcome(path, "interrupted", "not started: interrupted")
 
 
 def status_job(path: Path, scratch: Path) -> ServiceOutcome:
@@ -323,27 +327,46 @@ def update_job(options: UpdateOptions) -> Job:
     return partial(update_one, options=options)
 
 
+class FleetInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the fleet; `outcomes` says what became of every service,
+    those that finished (and were pushed) included."""
+
+    def __init__(self, outcomes: list[ServiceOutcome], terminated: bool) -> None:
+        super().__init__("interrupted")
+        self.outcomes = outcomes
+        self.terminated = terminated
+
+
 def run(
     paths: list[Path],
     job: Job,
     jobs: int | None = None,
     on_done: Callable[[ServiceOutcome], None] | None = None,
 ) -> list[ServiceOutcome]:
-    """Run `job` for every path in a pool of `jobs` processes; outcomes in the order of `paths`."""
+    """Run `job` for every path in a pool of `jobs` processes; outcomes in the order of `paths`.
+
+    Interrupted, it raises FleetInterrupted with every service's outcome.
+    """
     report = on_done or (lambda outcome: None)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
+    done: dict[Path, ServiceOutcome] = {}
     with tempfile.TemporaryDirectory(prefix="svc-fleet-") as tmp:
         scratch = {path: Path(tmp) / str(i) for i, path in enumerate(paths)}
-        done, broken = _pool(paths, job, workers, scratch, report)
-        for path in broken:
-            # Run again alone, so a crash is pinned on the service that causes it.
-            _tidy(scratch[path])
-            again, still = _pool([path], job, 1, scratch, report)
-            done.update(again)
-            if still:
+        try:
+            broken = _pool(paths, job, workers, scratch, report, done)
+            for path in broken:
+                # Run again alone, so a crash is pinned on the service that causes it.
                 _tidy(scratch[path])
-                done[path] = ServiceOutcome(path, "failed", "its process crashed")
-                report(done[path])
+                if _pool([path], job, 1, scratch, report, done):
+                    _tidy(scratch[path])
+                    done[path] = ServiceOutcome(path, "failed", "its process crashed")
+                    report(done[path])
+        except KeyboardInterrupt as err:
+            cut = [
+                done.get(path) or ServiceOutcome(path, "interrupted", "not started: interrupted")
+                for path in paths
+            ]
+            raise FleetInterrupted(cut, isinstance(err, Terminated)) from err
     return [done[path] for path in paths]
 
 
@@ -353,16 +376,16 @@ def _pool(
     workers: int,
     scratch: dict[Path, Path],
     report: Callable[[ServiceOutcome], None],
-) -> tuple[dict[Path, ServiceOutcome], list[Path]]:
+    done: dict[Path, ServiceOutcome],
+) -> list[Path]:
+    """Run `job` for `paths`, outcomes into `done`; return the paths whose process crashed."""
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
-    done: dict[Path, ServiceOutcome] = {}
     broken: list[Path] = []
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_child_init, initargs=(stop,))
+    futures: dict[Future[ServiceOutcome], Path] = {}
     try:
-        futures: dict[Future[ServiceOutcome], Path] = {
-            pool.submit(_guarded, job, path, scratch[path]): path for path in paths
-        }
+        futures = {pool.submit(_guarded, job, path, scratch[path]): path for path in paths}
         for future in as_completed(futures):
             path = futures[future]
             try:
@@ -372,12 +395,16 @@ def _pool(
                 continue
             report(done[path])
     except BaseException:
-        # Ctrl-C: no new service starts; those in hand finish cleanly before we leave.
+        # Ctrl-C: no new service starts; those in hand finish cleanly, and are reported.
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+        for future, path in futures.items():
+            if path not in done and future.done() and not future.cancelled() and future.exception() is None:
+                done[path] = future.result()
+                report(done[path])
         raise
     pool.shutdown(wait=True)
-    return done, broken
+    return broken
 
 
 def _tidy(scratch: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -289,6 +290,11 @@ def test_ctrl_c_stops_cleanly(fleet_dir: Path, tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, first + out + err
     assert "Interrupted" in err and "Traceback" not in err
+    # Every service's outcome is reported, the finished ones included.
+    assert "8 folder(s):" in out
+    statuses = dict(re.findall(r"│ (svc-\d) .*│ (updated|interrupted) +│", out))
+    assert sorted(statuses) == [f"svc-{i}" for i in range(8)], out
+    assert "updated" in statuses.values() and "interrupted" in statuses.values()
     updated = 0
     for repo in sorted(many.iterdir()):
         assert git(repo, "worktree", "list").count("\n") == 1, repo

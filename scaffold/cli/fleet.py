@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from . import EXIT_ACT, EXIT_OK, json_option, main, print_json
+from . import EXIT_ACT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, json_option, main, print_json
 
 if TYPE_CHECKING:
     from .. import fleet as fleet_lib
@@ -83,6 +83,18 @@ def _fleet_line(outcome: Any) -> str:
 
 
 def _run_fleet(members: list[Path], job: Any, jobs: int | None, as_json: bool, verb: str) -> list[Any]:
+    """Run the pool; interrupted, still show what became of every service, then exit 130/143."""
+    from .. import fleet as fleet_lib
+
+    try:
+        return _run_pool(members, job, jobs, as_json, verb)
+    except fleet_lib.FleetInterrupted as stopped:
+        what = "Terminated" if stopped.terminated else "Interrupted"
+        click.echo(f"{what}: no further service was started; those in hand finished.", err=True)
+        _finish_fleet(stopped.outcomes, as_json, EXIT_TERMINATED if stopped.terminated else EXIT_INTERRUPTED)
+
+
+def _run_pool(members: list[Path], job: Any, jobs: int | None, as_json: bool, verb: str) -> list[Any]:
     """Run the pool: a live progress bar on a terminal, plain result lines otherwise."""
     from .. import fleet as fleet_lib
 
@@ -106,7 +118,7 @@ def _run_fleet(members: list[Path], job: Any, jobs: int | None, as_json: bool, v
         return fleet_lib.run(members, job, jobs, done)
 
 
-def _finish_fleet(outcomes: list[Any], as_json: bool) -> None:
+def _finish_fleet(outcomes: list[Any], as_json: bool, exit_code: int | None = None) -> NoReturn:
     from .. import fleet as fleet_lib
 
     if as_json:
@@ -135,7 +147,9 @@ def _finish_fleet(outcomes: list[Any], as_json: bool) -> None:
         summary = fleet_lib.summary(outcomes).items()
         counts = ", ".join(f"{n} {status.replace('-', ' ')}" for status, n in summary)
         click.echo(f"{len(outcomes)} folder(s): {counts}.")
-    sys.exit(EXIT_OK if all(o.clean for o in outcomes) else EXIT_ACT)
+    if exit_code is None:
+        exit_code = EXIT_OK if all(o.clean for o in outcomes) else EXIT_ACT
+    sys.exit(exit_code)
 
 
 def _fleet_doc(outcomes: list[fleet_lib.ServiceOutcome]) -> dict[str, object]:
