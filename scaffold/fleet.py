@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from . import git, project, repo_lock, sources, template_branch
+from . import git, leftovers, project, repo_lock, sources, template_branch, test_pause
 from .errors import InputError, ScaffoldError, Terminated
 from .template_branch import TEMPLATE_BRANCH
 
@@ -170,7 +170,20 @@ def update_one(path: Path, scratch: Path, options: UpdateOptions) -> ServiceOutc
         return ServiceOutcome(path, "failed", str(err))
 
 
+def _tidy_abandoned_worktrees(root: Path) -> None:
+    """Undo what a fleet run that was killed left in `root`: its worktree, its svc/template move."""
+    listing = git.out("worktree", "list", "--porcelain", cwd=root)
+    for line in listing.splitlines():
+        worktree = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if worktree is not None and worktree.name == "worktree" and leftovers.abandoned(worktree.parent):
+            journal = Journal(worktree.parent)
+            journal.rollback()
+            journal.close()
+    git.run("worktree", "prune", cwd=root, check=False)
+
+
 def _update_locked(path: Path, scratch: Path, options: UpdateOptions) -> ServiceOutcome:
+    _tidy_abandoned_worktrees(path)
     journal = Journal(scratch)
     try:
         template_branch.heal_at_head(path)
@@ -195,6 +208,7 @@ def _update_in_worktree(root: Path, options: UpdateOptions, journal: Journal) ->
 
     work = journal.worktree
     git.run("worktree", "add", "--quiet", "--detach", str(work), "HEAD", cwd=root)
+    test_pause.pause("fleet-worktree")
     # The top layer decides the version; its manifest pins the layers below.
     layer = project.load_provenance(work).layers[-1]
     target = sources.resolve(sources.parse(layer.source), options.ref)
@@ -257,6 +271,7 @@ class Journal:
 
     def begin(self, root: Path) -> None:
         self.scratch.mkdir(parents=True, exist_ok=True)
+        leftovers.claim(self.scratch)
         state = {"root": str(root), "template": git.rev(root, f"refs/heads/{TEMPLATE_BRANCH}")}
         self._write(state)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import answers as answer_rules
-from . import git, names, provenance, render_record, sources
+from . import git, leftovers, names, provenance, render_record, sources, test_pause
 from .errors import InputError
 from .render import layers as layering
 from .template_branch import TEMPLATE_BRANCH
@@ -53,11 +53,14 @@ def new_service(request: NewRequest) -> NewResult:
     resolved = sources.resolve(source, request.ref)
     created = _missing_parents(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    leftovers.tidy_staging(output_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.svc-", dir=output_dir))
     try:
+        leftovers.claim(staging)
         tree = staging / name
         tree.mkdir()
         prov = render_layer(resolved, tree, name, request.data, request.interactive, request.trust)
+        test_pause.pause("new-rendered")
         provenance.save(tree, prov)
         ident = commit = None
         if request.make_git:

@@ -24,7 +24,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import answers as answer_rules
-from . import git, merge, migrations, project, provenance, render_record, repo_lock, sources, template_branch
+from . import (
+    git,
+    leftovers,
+    merge,
+    migrations,
+    project,
+    provenance,
+    render_record,
+    repo_lock,
+    sources,
+    template_branch,
+)
 from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError
 from .render import engine_named
 from .render import layers as layering
@@ -73,6 +84,7 @@ def update(request: UpdateRequest) -> UpdateResult:
 
 
 def _update(root: Path, request: UpdateRequest) -> UpdateResult:
+    leftovers.tidy_indexes(git.git_dir(root))
     if not request.dry_run:
         merge.settle(root)
         _require_ready(root)

@@ -1,0 +1,46 @@
+"""What a killed svc leaves behind, and how the next command of its kind tidies it.
+
+A SIGKILL runs no cleanup: `svc new` leaves its hidden staging folder (`.NAME.svc-XXXX`)
+beside the target, `svc update` a private index (`.git/svc-index-PID`), `svc fleet` a
+worktree in its scratch folder. Each is marked with the process that made it, and removed
+by the next command of the same kind once that process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from . import processes
+
+OWNER_FILE = ".svc-owner"
+
+
+def claim(folder: Path) -> None:
+    """Mark `folder` as this process's, for as long as it runs."""
+    (folder / OWNER_FILE).write_text(str(os.getpid()))
+
+
+def abandoned(folder: Path) -> bool:
+    """A folder claimed by a process that is gone (an unclaimed one is never taken for it)."""
+    try:
+        pid = int((folder / OWNER_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return pid != os.getpid() and not processes.alive(pid)
+
+
+def tidy_staging(output_dir: Path) -> None:
+    """Remove the staging folders of `svc new` runs in `output_dir` that were killed."""
+    for folder in output_dir.glob(".*.svc-*"):
+        if folder.is_dir() and not folder.is_symlink() and abandoned(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def tidy_indexes(git_dir: Path) -> None:
+    """Remove the private indexes (`svc-index-PID`) of svc processes that are gone."""
+    for index in git_dir.glob("svc-index-*"):
+        pid = index.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not processes.alive(int(pid)):
+            index.unlink(missing_ok=True)
