@@ -61,8 +61,16 @@ class GitError(ScaffoldError):
         self.command = args
         self.returncode = returncode
         self.stderr = stderr.strip()
-        detail = self.stderr.splitlines()[-1] if self.stderr else f"exit code {returncode}"
-        super().__init__(f"git {' '.join(args)} failed: {detail}")
+        super().__init__(f"git {' '.join(args)} failed: {self.reason}")
+
+    @property
+    def reason(self) -> str:
+        """What went wrong, in git's words: its fatal/error lines, not the advice after them."""
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        said = [line for line in lines if line.startswith(("fatal:", "error:", "ssh:"))]
+        picked = said[:2] or lines[:1]
+        text = "; ".join(line.removeprefix("fatal: ").removeprefix("error: ") for line in picked)
+        return text.rstrip(".") or f"exit code {self.returncode}"
 
 
 class RegistryError(ScaffoldError):

@@ -339,6 +339,14 @@ def status_job(path: Path, scratch: Path) -> ServiceOutcome:
 
 
 def update_job(options: UpdateOptions) -> Job:
+    """The job that updates one service; a branch pattern git refuses is refused here, before
+    any service starts."""
+    sample = options.branch.replace("{version}", "1.0.0")
+    if not git.ok("check-ref-format", "--branch", sample, cwd=Path.cwd()):
+        raise InputError(
+            f"--branch {options.branch} does not make a valid git branch name; "
+            "use something like svc/update-{version}."
+        )
     return partial(update_one, options=options)
 
 

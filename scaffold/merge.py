@@ -38,7 +38,6 @@ _BEAT_SECONDS = 0.2
 _CLOCK_SLACK = 0.1
 # How long an abort waits for the git processes of a killed update to end.
 _GRACE_SECONDS = 10.0
-MERGE_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 
 
 @dataclass(frozen=True)

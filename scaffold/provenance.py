@@ -109,7 +109,7 @@ def parse(text: str, where: str) -> Provenance:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ProvenanceError(
-            f"{where} is not valid YAML ({err}); restore it with 'git checkout -- {FILENAME}'."
+            f"{where} is not valid YAML ({yaml_problem(err)}); restore it with 'git checkout -- {FILENAME}'."
         ) from err
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list) or not doc["layers"]:
         raise ProvenanceError(
@@ -122,6 +122,13 @@ def parse(text: str, where: str) -> Provenance:
         raise ProvenanceError(f"{where}: 'answers' must be a mapping.")
     unknown = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
     return Provenance(layers, answers, str(doc.get("svc_version", "")), SCHEMA_VERSION, unknown=unknown)
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: where, and what (PyYAML's own text spans several)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"line {mark.line + 1}: {problem}" if mark is not None else str(problem)
 
 
 def _upgraded(doc: dict[str, Any], where: str) -> dict[str, Any]:

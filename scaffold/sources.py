@@ -164,7 +164,7 @@ def _mirror(url: str, fetch: bool = True) -> Path:
                 finally:
                     shutil.rmtree(partial, ignore_errors=True)
         except GitError as err:
-            reason = err.stderr.splitlines()[-1] if err.stderr else str(err)
+            reason = err.reason
             raise SourceError(
                 f"Cannot fetch the template repository {url} ({reason}); check the URL and your access to it."
             ) from err

@@ -203,13 +203,33 @@ def _service_root(path: Path) -> Path:
     return path
 
 
+# What git is in the middle of, by the file it keeps in .git: (what, the git command that ends it).
+_UNDER_WAY = {
+    "rebase-merge": ("a rebase", "rebase"),
+    "rebase-apply": ("a rebase", "rebase"),
+    "CHERRY_PICK_HEAD": ("a cherry-pick", "cherry-pick"),
+    "REVERT_HEAD": ("a revert", "revert"),
+}
+
+
 def _require_ready(root: Path) -> None:
     gdir = git.git_dir(root)
-    if merge.state_path(root).is_file() or any((gdir / n).exists() for n in merge.MERGE_STATE):
+    if merge.state_path(root).is_file():
         raise RepositoryStateError(
-            f"{root} is in the middle of a merge or an update; finish it with 'git commit' "
-            "or undo it with 'svc update --abort' (or 'git merge --abort')."
+            f"{root} is in the middle of an svc update; finish it with 'git commit' or undo it "
+            "with 'svc update --abort'."
         )
+    if (gdir / "MERGE_HEAD").exists():
+        raise RepositoryStateError(
+            f"{root} is in the middle of a merge; finish it with 'git commit' or undo it with "
+            "'git merge --abort', then run svc update again."
+        )
+    for marker, (what, command) in _UNDER_WAY.items():
+        if (gdir / marker).exists():
+            raise RepositoryStateError(
+                f"{root} is in the middle of {what}; finish it with 'git {command} --continue' or undo "
+                f"it with 'git {command} --abort', then run svc update again."
+            )
     if git.rev(root, "HEAD") is None:
         raise RepositoryStateError(f"{root} has no commits yet; commit the service first.")
     if not git.is_clean(root):

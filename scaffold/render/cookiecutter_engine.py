@@ -25,7 +25,7 @@ from .. import provenance
 from ..errors import ProvenanceError, TemplateError, UnsafeTemplateError
 from ..migrations import Migration
 from ..provenance import Layer, Provenance
-from .engine import Question, RenderRequest, jinja_error, normalised_type, type_of
+from .engine import Question, RenderRequest, first_line, jinja_error, normalised_type, type_of
 
 CONFIG_FILE = "cookiecutter.json"
 CRUFT_FILE = ".cruft.json"
@@ -186,7 +186,7 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
     except JinjaError as err:
         raise jinja_error(err) from err
     except (CookiecutterException, OSError, ValueError) as err:
-        raise TemplateError(f"The template cannot be rendered: {err}") from err
+        raise TemplateError(f"The template cannot be rendered: {first_line(err)}") from err
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return answers

@@ -26,7 +26,7 @@ from .. import provenance
 from ..errors import ProvenanceError, TemplateError, UnsafeTemplateError
 from ..migrations import Migration, render_text, true_in
 from ..provenance import Layer, Provenance
-from .engine import Question, RenderRequest, jinja_error, normalised_type, type_of
+from .engine import Question, RenderRequest, first_line, jinja_error, normalised_type, type_of
 
 CONFIG_FILES = ("copier.yml", "copier.yaml")
 ANSWERS_FILE = ".copier-answers.yml"
@@ -55,7 +55,7 @@ class CopierEngine:
 
     def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
         import copier
-        from copier.errors import CopierError
+        from copier.errors import CopierAnswersInterrupt, CopierError
         from copier.errors import UnsafeTemplateError as CopierUnsafe
         from jinja2 import TemplateError as JinjaError
 
@@ -71,6 +71,8 @@ class CopierEngine:
                 quiet=True,
                 overwrite=True,
             )
+        except CopierAnswersInterrupt:
+            raise KeyboardInterrupt from None  # Ctrl-C at a question: svc's own Ctrl-C, exit 130
         except CopierUnsafe as err:
             raise UnsafeTemplateError(
                 f"The template runs code on your machine ({unsafe_features(err)}); "
@@ -79,9 +81,9 @@ class CopierEngine:
         except JinjaError as err:
             raise jinja_error(err) from err
         except ValueError as err:
-            raise TemplateError(_answer_message(err)) from err
+            raise TemplateError(_answer_message(err, self.questions(template_dir), request.data)) from err
         except (CopierError, OSError, KeyError, TypeError) as err:
-            raise TemplateError(f"The template cannot be rendered: {err}") from err
+            raise TemplateError(f"The template cannot be rendered: {first_line(err)}") from err
         recorded = answers_to_record(worker)
         _fix_answers_file(dest / answers_relpath(worker), request)
         return recorded
@@ -192,11 +194,33 @@ def _render_command(command: Any, context: Mapping[str, Any]) -> str | tuple[str
     return render_text(str(command), context)
 
 
-def _answer_message(err: ValueError) -> str:
-    text = str(err).strip()
+_TYPES = {"int": (int, "a whole number"), "float": (float, "a number"), "bool": (None, "true or false")}
+
+
+def _answer_message(err: ValueError, asked: Mapping[str, Question], given: Mapping[str, Any]) -> str:
+    """Name the answer that copier could not take (its own message names only the value)."""
+    for key, value in given.items():
+        question = asked.get(key)
+        if question is None or question.type not in _TYPES:
+            continue
+        cast, described = _TYPES[question.type]
+        if not _fits(value, cast):
+            example = question.default if question.default is not None else 1
+            return f"-d {key}={value}: '{key}' takes {described}; give e.g. -d {key}={example}."
+    text = first_line(err)
     if text.startswith("Validation error for question"):
         return text.rstrip(".") + "; give a valid value with -d KEY=VALUE."
     return f"An answer is invalid: {text}; give a valid value with -d KEY=VALUE."
+
+
+def _fits(value: Any, cast: Any) -> bool:
+    if cast is None:
+        return str(value).strip().lower() in ("true", "false", "yes", "no", "on", "off", "1", "0", "y", "n")
+    try:
+        cast(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _fix_answers_file(path: Path, request: RenderRequest) -> None:

@@ -122,6 +122,12 @@ def jinja_error(err: Exception) -> TemplateError:
     return TemplateError(f"The template has a Jinja error{where}: {reason}.")
 
 
+def first_line(err: BaseException) -> str:
+    """An engine's message in one line: the rest is advice for the engine's own command line."""
+    text = str(err).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(err).__name__
+
+
 def type_of(value: Any) -> str | None:
     """A question's type, from its default, in the names copier uses."""
     if value is None:
