@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from update_support import BASE_FILES, released_service, repo_state, svc, template_repo, with_changes
+from update_support import (
+    BASE_FILES,
+    commit_all,
+    edit,
+    released_service,
+    repo_state,
+    svc,
+    template_repo,
+    with_changes,
+)
 
 
 def test_new_refuses_a_key_the_template_does_not_ask(tmp_path: Path, fmt: str) -> None:
@@ -47,3 +56,26 @@ def test_an_answer_derived_from_the_name_cannot_be_overridden(tmp_path: Path, fm
     renamed = svc("update", out / "demo", "-d", "service_name=other")
     assert renamed.exit_code == 2
     assert repo_state(out / "demo") == before
+
+
+def test_a_question_without_default_needs_an_answer_not_an_empty_value(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "copier", extra_config={"team": {"type": "str"}})
+    template.release("v1.0.0", BASE_FILES)
+    out = tmp_path / "out"
+    refused = svc("new", "demo", "-t", template.path, "-o", out, "--defaults")
+    assert refused.exit_code == 2
+    assert "asks 'team', which has no default" in refused.output
+    assert not out.exists() or list(out.iterdir()) == []
+
+    made = svc("new", "demo", "-t", template.path, "-o", out, "--defaults", "-d", "team=payments")
+    assert made.exit_code == 0, made.output
+    service = out / "demo"
+    edit(service / ".svc.yml", "  team: payments\n", "")
+    commit_all(service, "an answer lost")
+    template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": "FROM python:3.13-slim\n"}))
+    before = repo_state(service)
+    lost = svc("update", service)
+    assert lost.exit_code == 2
+    assert "-d team=VALUE" in lost.output
+    assert repo_state(service) == before
+    assert svc("update", service, "-d", "team=payments", "--commit").exit_code == 0

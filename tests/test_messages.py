@@ -129,3 +129,14 @@ def test_ctrl_c_at_a_question_exits_130_and_leaves_nothing(tmp_path: Path) -> No
     assert "Interrupted" in (child.before or "")
     assert "Copier" not in (child.before or "")
     assert not out.exists()
+
+
+def test_a_jinja_error_names_the_file_in_the_template_not_a_temporary_copy(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "copier")
+    template.release("v1.0.0", {**BASE_FILES, "broken.md": "{{ service_name }\n"})
+    (template.path / "broken.md").rename(template.path / "broken.md.jinja")
+    commit_all(template.path, "broken")
+    git(template.path, "tag", "v1.0.1")
+    line = _one_clean_line(_svc_process("new", "demo", "-t", str(template.path), "--defaults", cwd=tmp_path))
+    assert "broken.md.jinja" in line
+    assert "svc-template-" not in line and "/tmp/" not in line.split("broken.md.jinja")[0][-40:]

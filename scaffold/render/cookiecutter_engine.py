@@ -184,7 +184,7 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
         for item in project.iterdir():
             shutil.move(str(item), dest / item.name)
     except JinjaError as err:
-        raise jinja_error(err) from err
+        raise jinja_error(err, template_dir) from err
     except (CookiecutterException, OSError, ValueError) as err:
         raise TemplateError(f"The template cannot be rendered: {first_line(err)}") from err
     finally:

@@ -45,12 +45,14 @@ class CopierEngine:
         for name, spec in load_config(template_dir).items():
             if name.startswith("_"):
                 continue
+            required = False
             if isinstance(spec, dict):
                 default = spec.get("default")
                 kind = spec.get("type") or type_of(default)
+                required = "default" not in spec and "when" not in spec
             else:  # the short form `port: 8000` is a question with that default
                 default, kind = spec, type_of(spec)
-            found[name] = Question(name, normalised_type(kind), default)
+            found[name] = Question(name, normalised_type(kind), default, required)
         return found
 
     def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
@@ -79,7 +81,7 @@ class CopierEngine:
                 "read it, then pass --trust if you trust it."
             ) from err
         except JinjaError as err:
-            raise jinja_error(err) from err
+            raise jinja_error(err, template_dir) from err
         except ValueError as err:
             raise TemplateError(_answer_message(err, self.questions(template_dir), request.data)) from err
         except (CopierError, OSError, KeyError, TypeError) as err:

@@ -40,6 +40,8 @@ class Question:
     name: str
     type: str | None
     default: Any = None
+    # It has no default (and no condition): without a prompt, only an answer can fill it.
+    required: bool = False
 
 
 class Engine(Protocol):
@@ -114,9 +116,12 @@ def answers_files() -> tuple[str, ...]:
     return tuple(e.answers_file for e in ENGINES.values() if e.answers_file)
 
 
-def jinja_error(err: Exception) -> TemplateError:
-    """A Jinja error as one sentence naming the file and line, when jinja knows them."""
+def jinja_error(err: Exception, template_dir: Path) -> TemplateError:
+    """A Jinja error as one sentence naming the file (within the template: svc's copy of it is
+    a temporary folder) and line, when jinja knows them."""
     filename, lineno = getattr(err, "filename", None), getattr(err, "lineno", None)
+    if filename and Path(filename).is_relative_to(template_dir):
+        filename = str(Path(filename).relative_to(template_dir))
     where = (f" in {filename}" if filename else "") + (f" line {lineno}" if lineno else "")
     reason = str(getattr(err, "message", None) or err).rstrip(".")
     return TemplateError(f"The template has a Jinja error{where}: {reason}.")

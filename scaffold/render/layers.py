@@ -51,6 +51,8 @@ def render_chain(
         asked = [questions(d) for d in dirs]
         refuse_type_clashes(where, asked)
         refuse_unknown_answers(given, asked)
+        if not interactive:
+            refuse_unanswered(asked, {"service_name", *data})
         answers: dict[str, Any] = {}
         layers = []
         for index, resolved in enumerate(chain):
@@ -176,6 +178,17 @@ def refuse_unknown_answers(given: Collection[str], asked: Sequence[Mapping[str, 
     raise InputError(
         f"-d {key}: the template asks no question '{key}'{hint}; its questions are {', '.join(known)}."
     )
+
+
+def refuse_unanswered(asked: Sequence[Mapping[str, Question]], answered: Collection[str]) -> None:
+    """A question with no default that nobody answers would be rendered empty: refuse it."""
+    for layer_questions in asked:
+        for q in layer_questions.values():
+            if q.required and q.name not in answered:
+                raise InputError(
+                    f"The template asks '{q.name}', which has no default and no recorded answer; "
+                    f"give it with -d {q.name}=VALUE (or answer it at a terminal without --defaults)."
+                )
 
 
 def refuse_type_clashes(names: Sequence[str], asked: Sequence[Mapping[str, Question]]) -> None:
