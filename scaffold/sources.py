@@ -291,16 +291,22 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
 
 def refuse_links_out(folder: Path) -> None:
     """Refuse a template folder holding a link (to a file or a folder) that leads outside it."""
+    for rel in escaping_links(folder):
+        raise SourceError(
+            f"The template {folder} holds {rel}, a link that points outside the template; "
+            "svc refuses to read such templates."
+        )
+
+
+def escaping_links(folder: Path) -> Iterator[Path]:
+    """Every symbolic link below `folder` (not in .git) that leads outside it, relative to it."""
     root = folder.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d != ".git"]
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             if path.is_symlink() and not path.resolve().is_relative_to(root):
-                raise SourceError(
-                    f"The template {folder} holds {path.relative_to(root)}, a link that points outside "
-                    "the template; svc refuses to read such templates."
-                )
+                yield path.relative_to(root)
 
 
 def _copy_work_tree(repo: Path, dest: Path) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
+from ..sources import escaping_links
 from .cookiecutter_engine import COOKIECUTTER
 from .copier_engine import COPIER
 from .engine import (
@@ -81,12 +82,8 @@ def drop_bytecode(root: Path) -> None:
 
 def check_contained(root: Path) -> None:
     """Refuse a render holding a link that leads outside it: a later write could escape."""
-    root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                raise TemplateError(
-                    f"The template made a link {path.relative_to(root)} that points outside "
-                    "the service's folder; svc refuses such templates."
-                )
+    for rel in escaping_links(root):
+        raise TemplateError(
+            f"The template made a link {rel} that points outside the service's folder; "
+            "svc refuses such templates."
+        )
