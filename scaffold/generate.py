@@ -39,6 +39,8 @@ class NewResult:
     answers: dict[str, Any]
     identity: git.Identity | None
     commit: str | None
+    # The work tree the new repository sits in, when it was made inside one.
+    enclosing_repository: Path | None = None
 
 
 def new_service(request: NewRequest) -> NewResult:
@@ -74,7 +76,13 @@ def new_service(request: NewRequest) -> NewResult:
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return NewResult(target, prov.layers[-1], prov.answers, ident, commit)
+    enclosing = _enclosing_repository(output_dir) if request.make_git else None
+    return NewResult(target, prov.layers[-1], prov.answers, ident, commit, enclosing)
+
+
+def _enclosing_repository(folder: Path) -> Path | None:
+    done = git.run("rev-parse", "--show-toplevel", cwd=folder, check=False)
+    return Path(done.stdout.decode().strip()) if done.returncode == 0 else None
 
 
 def render_layer(

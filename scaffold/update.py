@@ -195,6 +195,11 @@ def _service_root(path: Path) -> Path:
     path = path.resolve()
     if not path.is_dir():
         raise RepositoryStateError(f"{path} is not a folder; give the path of a service.")
+    if not project.has_record(path):
+        raise RepositoryStateError(
+            f"{path} is not a service: it has no {provenance.FILENAME} (nor a copier or cruft answers "
+            "file); run svc in a service's folder or give its path."
+        )
     if not git.is_repo(path):
         raise RepositoryStateError(
             f"{path} is not the top of a git repository; svc update merges with git, so run "

@@ -140,3 +140,37 @@ def test_a_jinja_error_names_the_file_in_the_template_not_a_temporary_copy(tmp_p
     line = _one_clean_line(_svc_process("new", "demo", "-t", str(template.path), "--defaults", cwd=tmp_path))
     assert "broken.md.jinja" in line
     assert "svc-template-" not in line and "/tmp/" not in line.split("broken.md.jinja")[0][-40:]
+
+
+def test_svc_new_says_where_to_go_and_what_to_read(tmp_path: Path) -> None:
+    with_readme = template_repo(tmp_path / "with-readme", "copier")
+    with_readme.release("v1.0.0", BASE_FILES)
+    done = _svc_process(
+        "new", "billing", "-t", str(with_readme.path), "-o", "services", "--defaults", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Next: cd services/billing and read its README.md." in done.stdout
+    assert "inside the one at" not in done.stdout
+
+    bare = build_tree(tmp_path / "bare", {"copier.yml": "service_name: {type: str}\n", "app.py": "x = 1\n"})
+    done = _svc_process("new", "ledger", "-t", str(bare), "--defaults", cwd=tmp_path)
+    assert "Next: cd ledger." in done.stdout
+
+
+def test_svc_new_inside_a_repository_notes_the_nested_repository(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "copier")
+    template.release("v1.0.0", BASE_FILES)
+    monorepo = tmp_path / "monorepo"
+    monorepo.mkdir()
+    git(monorepo, "init", "-q")
+    done = _svc_process("new", "billing", "-t", str(template.path), "--defaults", cwd=monorepo)
+    assert done.returncode == 0, done.stderr
+    assert f"billing is a git repository of its own inside the one at {monorepo}" in done.stdout
+
+
+def test_svc_update_outside_a_service_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "not-a-service"
+    folder.mkdir()
+    git(folder, "init", "-q")
+    line = _one_clean_line(_svc_process("update", cwd=folder))
+    assert "is not a service" in line

@@ -70,7 +70,22 @@ def new(
         click.echo(f"Initial commit {result.commit[:12]}: the template's render, also on svc/template.")
     if result.identity is not None and not result.identity.configured:
         click.echo("No git identity is configured; set one with git config --global user.name/user.email.")
-    click.echo(f"Next: cd {result.path.name} and read its README.md.")
+    if result.enclosing_repository is not None:
+        click.echo(
+            f"Note: {result.path.name} is a git repository of its own inside the one at "
+            f"{result.enclosing_repository}, which does not track its files."
+        )
+    where = _shown_path(result.path)
+    readme = " and read its README.md" if (result.path / "README.md").is_file() else ""
+    click.echo(f"Next: cd {where}{readme}.")
+
+
+def _shown_path(path: Path) -> str:
+    """`path` as the user would type it from here: relative when below the current folder."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 @main.command()
