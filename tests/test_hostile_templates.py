@@ -216,3 +216,26 @@ def test_cookiecutter_code_runs_only_with_trust(tmp_path: Path, what: str):
     assert trusted.exit_code == 0, trusted.output
     assert marker.exists()
     assert (out / "svc-one" / "README.md").read_text() == "hi\n"
+
+
+def test_a_cookiecutter_file_whose_name_renders_empty_is_skipped(tmp_path: Path):
+    template = build_tree(
+        tmp_path / "tpl",
+        {
+            "cookiecutter.json": '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}",'
+            ' "license": ["MIT", "GPL-3.0"]}',
+            "{{cookiecutter.project_slug}}/README.md": "hi\n",
+            "{{cookiecutter.project_slug}}/{% if cookiecutter.license == 'GPL-3.0' -%} LICENSE {%- endif %}": "GPL\n",
+            "{{cookiecutter.project_slug}}/docs/{% if cookiecutter.license == 'GPL-3.0' -%} COPYING {%- endif %}": "x\n",
+        },
+    )
+    out = tmp_path / "out"
+    mit = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults")
+    assert mit.exit_code == 0, mit.output
+    assert not (out / "svc-one" / "LICENSE").exists()
+    gpl = svc(
+        "new", "svc-two", "--template", template, "--output-dir", out, "--defaults", "-d", "license=GPL-3.0"
+    )
+    assert gpl.exit_code == 0, gpl.output
+    assert (out / "svc-two" / "LICENSE").read_text() == "GPL\n"
+    assert (out / "svc-two" / "docs" / "COPYING").is_file()

@@ -226,7 +226,10 @@ def _refuse_escaping_paths(template_dir: Path, context: dict[str, Any]) -> None:
     for dirpath, dirnames, filenames in os.walk(project_dir):
         for name in [*dirnames, *filenames]:
             rel = (Path(dirpath) / name).relative_to(project_dir)
-            rendered = posixpath.normpath(posixpath.join(root, env.from_string(str(rel)).render(**context)))
+            named = env.from_string(str(rel)).render(**context)
+            if not named or named.endswith("/"):
+                continue  # a name that renders empty: cookiecutter skips the file, and so does svc
+            rendered = posixpath.normpath(posixpath.join(root, named))
             if posixpath.isabs(rendered) or not rendered.startswith(posixpath.normpath(root) + "/"):
                 raise TemplateError(
                     f"The template file {rel} would be written outside the service's folder "
