@@ -218,6 +218,9 @@ def test_cookiecutter_code_runs_only_with_trust(tmp_path: Path, what: str):
     assert (out / "svc-one" / "README.md").read_text() == "hi\n"
 
 
+GPL_ONLY = "{%% if cookiecutter.license == 'GPL-3.0' -%%} %s {%%- endif %%}"
+
+
 def test_a_cookiecutter_file_whose_name_renders_empty_is_skipped(tmp_path: Path):
     template = build_tree(
         tmp_path / "tpl",
@@ -225,8 +228,8 @@ def test_a_cookiecutter_file_whose_name_renders_empty_is_skipped(tmp_path: Path)
             "cookiecutter.json": '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}",'
             ' "license": ["MIT", "GPL-3.0"]}',
             "{{cookiecutter.project_slug}}/README.md": "hi\n",
-            "{{cookiecutter.project_slug}}/{% if cookiecutter.license == 'GPL-3.0' -%} LICENSE {%- endif %}": "GPL\n",
-            "{{cookiecutter.project_slug}}/docs/{% if cookiecutter.license == 'GPL-3.0' -%} COPYING {%- endif %}": "x\n",
+            f"{{{{cookiecutter.project_slug}}}}/{GPL_ONLY % 'LICENSE'}": "GPL\n",
+            f"{{{{cookiecutter.project_slug}}}}/docs/{GPL_ONLY % 'COPYING'}": "x\n",
         },
     )
     out = tmp_path / "out"
