@@ -220,7 +220,9 @@ def _version_of(repo: Path, ref: str, commit: str) -> str:
 
     for tag in [ref, *git.out("tag", "--points-at", commit, cwd=repo).splitlines()]:
         with contextlib.suppress(InvalidVersion):
-            return str(Version(tag))
+            Version(tag)
+            # As written (2026.03.02 stays so), less the customary "v".
+            return tag[1:] if tag[:1] in "vV" and tag[1:2].isdigit() else tag
     done = git.run("describe", "--tags", "--always", commit, cwd=repo, check=False)
     return done.stdout.decode().strip() or commit[:12]
 

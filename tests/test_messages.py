@@ -174,3 +174,12 @@ def test_svc_update_outside_a_service_says_so(tmp_path: Path) -> None:
     git(folder, "init", "-q")
     line = _one_clean_line(_svc_process("update", cwd=folder))
     assert "is not a service" in line
+
+
+def test_a_version_tag_is_shown_and_recorded_as_written(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "copier")
+    template.release("2026.03.02", BASE_FILES)
+    done = _svc_process("new", "demo", "-t", str(template.path), "--defaults", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2026.03.02" in done.stdout
+    assert "version: 2026.03.02" in (tmp_path / "demo" / ".svc.yml").read_text()

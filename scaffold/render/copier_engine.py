@@ -182,12 +182,21 @@ def _variables(before: Layer, after: Layer, current: Any) -> dict[str, Any]:
     found = {
         "_version_from": before.ref or before.version,
         "_version_to": after.ref or after.version,
-        "_version_pep440_from": before.version,
-        "_version_pep440_to": after.version,
+        "_version_pep440_from": _pep440(before.version),
+        "_version_pep440_to": _pep440(after.version),
     }
     if current is not None:
         found |= {"_version_current": str(current), "_version_pep440_current": str(current)}
     return found
+
+
+def _pep440(version: str | None) -> str | None:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return str(Version(version or ""))
+    except InvalidVersion:
+        return version
 
 
 def _render_command(command: Any, context: Mapping[str, Any]) -> str | tuple[str, ...]:
