@@ -458,3 +458,14 @@ def test_an_old_builtin_base_that_cannot_be_rendered_names_the_branch_to_fetch(t
     assert result.exit_code == 2
     assert "git fetch origin svc/template:svc/template" in result.output
     assert (git(repo, "for-each-ref"), git(repo, "status", "--porcelain")) == before
+
+
+def test_diff_names_a_file_the_template_deletes_and_the_team_edited(team: Team):
+    repo = team.first
+    edit(repo / "app/registry.py", 'print("register", name)', 'print("register (team)", name)')
+    git(repo, "commit", "-qam", "team edit")
+    team.template.release("v2.0.0", with_changes(BASE_FILES, {"app/registry.py": None}))
+    result = svc("diff", repo)
+    assert result.exit_code == 1
+    assert "conflict: app/registry.py" in result.stderr
+    assert git(repo, "status", "--porcelain") == ""

@@ -229,4 +229,8 @@ def diff(path: Path, ref: str | None, data: tuple[str, ...], defaults: bool, tru
     )
     result = updating.diff(request)
     click.echo(result.diff, nl=False)
-    sys.exit(EXIT_ACT if result.diff else EXIT_OK)
+    # A conflict can leave no line in the diff (a file the template deletes and the team
+    # edited stays as it is until resolved): name each on stderr, so the diff stays a patch.
+    for rel in result.conflicts:
+        click.echo(f"conflict: {rel} (both the template and this service changed it)", err=True)
+    sys.exit(EXIT_ACT if result.diff or result.files else EXIT_OK)
