@@ -185,6 +185,18 @@ def _release_versions(repo: Path) -> list[tuple[object, str]]:
     return sorted(found, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
 
 
+def _newest_template_release(repo: Path) -> str | None:
+    """The newest release tag that holds a template (a repository may stop being one)."""
+    # The formats' marker files come from the format table, which itself builds on this module.
+    from .render.engine import template_markers
+
+    markers = template_markers()
+    for _, tag in reversed(_release_versions(repo)):
+        if any(git.ok("cat-file", "-e", f"{tag}^{{commit}}:{marker}", cwd=repo) for marker in markers):
+            return tag
+    return None
+
+
 def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
     """Pin `source` to a commit: `ref` if given, else the configured default, else the newest
     release tag, else HEAD."""
@@ -203,8 +215,7 @@ def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
         return Resolved(source, None, None, None)
     repo = _git_dir(source)
     if ref is None:
-        releases = _release_versions(repo)
-        ref = releases[-1][1] if releases else "HEAD"
+        ref = _newest_template_release(repo) or "HEAD"
     commit = git.rev(repo, ref)
     if commit is None:
         raise SourceError(

@@ -25,6 +25,7 @@ from scaffold.render import ENGINES, Question, RenderRequest
 class TinyEngine:
     name = "tiny"
     marker = "tiny.json"
+    markers: tuple[str, ...] = ("tiny.json",)
     answers_file: str | None = None
 
     def detect(self, template_dir: Path) -> bool:

@@ -183,3 +183,24 @@ def test_a_version_tag_is_shown_and_recorded_as_written(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "2026.03.02" in done.stdout
     assert "version: 2026.03.02" in (tmp_path / "demo" / ".svc.yml").read_text()
+
+
+def test_a_newest_tag_that_is_no_template_is_passed_over(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "copier")
+    template.release("v1.0.0", BASE_FILES)
+    for child in template.path.iterdir():
+        if child.name != ".git":
+            subprocess.run(["rm", "-rf", str(child)], check=True)
+    build_tree(template.path, {"README.md": "This repository is no longer a template.\n"})
+    commit_all(template.path, "retire the template")
+    git(template.path, "tag", "v2.0.0")
+
+    made = _svc_process("new", "demo", "-t", str(template.path), "--defaults", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "1.0.0" in made.stdout
+    assert _svc_process("check", "demo", cwd=tmp_path).returncode == 0
+
+    line = _one_clean_line(
+        _svc_process("new", "other", "-t", str(template.path), "--ref", "v2.0.0", "--defaults", cwd=tmp_path)
+    )
+    assert f"{template.path} at v2.0.0 is not a template" in line

@@ -35,6 +35,7 @@ ANSWERS_FILE = ".copier-answers.yml"
 class CopierEngine:
     name = "copier"
     marker = "copier.yml"
+    markers: tuple[str, ...] = CONFIG_FILES
     answers_file: str | None = ANSWERS_FILE
 
     def detect(self, template_dir: Path) -> bool:

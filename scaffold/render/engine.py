@@ -51,6 +51,8 @@ class Engine(Protocol):
     name: str
     # What marks a template of this format, for messages ("copier.yml").
     marker: str
+    # Files whose presence at a template's root makes it one of this format.
+    markers: tuple[str, ...]
     # Where the format's own tool keeps a generated project's answers (None: nowhere).
     answers_file: str | None
 
@@ -92,13 +94,19 @@ def register(engine: Engine) -> Engine:
     return engine
 
 
-def engine_for(template_dir: Path) -> Engine:
-    """The engine of the template at `template_dir` (formats are tried in table order)."""
+def engine_for(template_dir: Path, where: str | None = None) -> Engine:
+    """The engine of the template at `template_dir` (formats are tried in table order);
+    `where` names it in messages when `template_dir` is svc's temporary copy of it."""
     for engine in ENGINES.values():
         if engine.detect(template_dir):
             return engine
     markers = " nor ".join(engine.marker for engine in ENGINES.values())
-    raise TemplateError(f"{template_dir} is not a template: it has neither {markers}.")
+    raise TemplateError(f"{where or template_dir} is not a template: it has neither {markers}.")
+
+
+def template_markers() -> tuple[str, ...]:
+    """Every file whose presence at a folder's root makes it a template of some format."""
+    return tuple(marker for engine in ENGINES.values() for marker in engine.markers)
 
 
 def engine_named(name: str) -> Engine:

@@ -48,6 +48,8 @@ def render_chain(
         dirs = [stack.enter_context(sources.materialize(r)) for r in chain]
         where = [r.source.location for r in chain]
         manifests = [read_manifest(d, w) for d, w in zip(dirs, where, strict=True)]
+        for template_dir, resolved in zip(dirs, chain, strict=True):
+            engine_for(template_dir, where=_label(resolved))
         asked = [questions(d) for d in dirs]
         refuse_type_clashes(where, asked)
         refuse_unknown_answers(given, asked)
@@ -158,6 +160,11 @@ def _rendered(name: str, value: Any, context: Mapping[str, Any]) -> Any:
             f"A layer's default for '{name}' ({value}) cannot be worked out before its base renders "
             f"({err}); base it on service_name or answers given with -d."
         ) from err
+
+
+def _label(resolved: sources.Resolved) -> str:
+    at = resolved.ref or resolved.version
+    return f"{resolved.source.location} at {at}" if at else resolved.source.location
 
 
 def questions(template_dir: Path) -> dict[str, Question]:
