@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import io
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -269,9 +267,8 @@ def read_text(resolved: Resolved, rel: str) -> str | None:
 def materialize(resolved: Resolved) -> Iterator[Path]:
     """Yield a folder holding the template's files at the resolved version.
 
-    Nothing outside the template is ever read: a work tree holding a link that leads out
-    of the template is refused before any file is read, and git's archive is unpacked with
-    tarfile's "data" filter, which refuses absolute and escaping links.
+    Nothing outside the template is ever read: a folder or committed tree holding a link
+    that leads out of the template is refused before any file of it is read.
     """
     source = resolved.source
     if source.is_builtin:
@@ -288,25 +285,28 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
         return
     assert resolved.commit is not None
     with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
-        archive = git.run("archive", "--format=tar", resolved.commit, cwd=_git_dir(source)).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            try:
-                tar.extractall(tmp, filter="data")
-            except tarfile.FilterError as err:
-                member = getattr(err, "tarinfo", None)
-                name = member.name if member is not None else "a file"
-                raise SourceError(
-                    f"The template {source.location} at {resolved.ref or resolved.commit} holds {name}, "
-                    "a link that points outside the template; svc refuses to read such templates."
-                ) from err
-        yield Path(tmp)
+        files = Path(tmp) / "files"
+        files.mkdir()
+        _check_out(_git_dir(source), resolved.commit, files, Path(tmp) / "index")
+        refuse_links_out(files, f"{source.location} at {resolved.ref or resolved.commit}")
+        yield files
 
 
-def refuse_links_out(folder: Path) -> None:
-    """Refuse a template folder holding a link (to a file or a folder) that leads outside it."""
+def _check_out(repo: Path, commit: str, dest: Path, index: Path) -> None:
+    """The files of `commit` as committed, into `dest`: as a clone would check them out (no
+    `export-subst` or `export-ignore`, which `git archive` would apply), without touching the
+    repository's own index or work tree."""
+    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git.git_dir(repo))}
+    git.run("read-tree", commit, cwd=dest, env=env)
+    git.run("checkout-index", "--all", "--force", cwd=dest, env=env)
+
+
+def refuse_links_out(folder: Path, where: str | None = None) -> None:
+    """Refuse a template folder holding a link (to a file or a folder) that leads outside it;
+    `where` names the template when `folder` is svc's temporary copy of it."""
     for rel in escaping_links(folder):
         raise SourceError(
-            f"The template {folder} holds {rel}, a link that points outside the template; "
+            f"The template {where or folder} holds {rel}, a link that points outside the template; "
             "svc refuses to read such templates."
         )
 

@@ -242,3 +242,25 @@ def test_a_cookiecutter_file_whose_name_renders_empty_is_skipped(tmp_path: Path)
     assert gpl.exit_code == 0, gpl.output
     assert (out / "svc-two" / "LICENSE").read_text() == "GPL\n"
     assert (out / "svc-two" / "docs" / "COPYING").is_file()
+
+
+def test_a_template_is_read_as_committed_without_export_rules(tmp_path: Path):
+    """copier reads a clone; `git archive` would rewrite export-subst files with the template's
+    commit (a change at every release) and drop export-ignore files."""
+    template = init_repo(tmp_path / "tpl")
+    _copier(template)
+    build_tree(
+        template,
+        {
+            ".gitattributes": ".git_archival.txt export-subst\nCONTRIBUTING.md export-ignore\n",
+            ".git_archival.txt": "node: $Format:%H$\n",
+            "CONTRIBUTING.md": "Send patches.\n",
+        },
+    )
+    commit_all(template, "v1")
+    tag(template, "v1.0.0")
+    out = tmp_path / "out"
+    result = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults")
+    assert result.exit_code == 0, result.output
+    assert (out / "svc-one" / ".git_archival.txt").read_text() == "node: $Format:%H$\n"
+    assert (out / "svc-one" / "CONTRIBUTING.md").read_text() == "Send patches.\n"
