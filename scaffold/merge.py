@@ -97,8 +97,18 @@ def refuse_overwriting_ignored(root: Path, plan: Plan) -> None:
     git treats ignored files as expendable and would overwrite such a file (a `.env`, say)
     with the template's; it is not in git, so nothing could bring it back.
     """
-    added = git.out("diff", "--name-only", "--no-renames", "--diff-filter=A", "HEAD", plan.target, cwd=root)
-    clashes = [rel for rel in added.splitlines() if (root / rel).exists() or (root / rel).is_symlink()]
+    # Added by the new version, not merely absent from HEAD: a file the template shipped
+    # before and ships unchanged that the project ignores (a takeover's own .gitignore) is
+    # left alone by the merge.
+    added = git.out(
+        "diff", "--name-only", "--no-renames", "--diff-filter=A", plan.base, plan.target, cwd=root
+    )
+    in_head = set(tree_paths(root, "HEAD"))
+    clashes = [
+        rel
+        for rel in added.splitlines()
+        if rel not in in_head and ((root / rel).exists() or (root / rel).is_symlink())
+    ]
     if clashes:
         raise RepositoryStateError(
             f"The new template version adds {', '.join(clashes)}, which exists here as an ignored "

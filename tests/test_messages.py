@@ -204,3 +204,15 @@ def test_a_newest_tag_that_is_no_template_is_passed_over(tmp_path: Path) -> None
         _svc_process("new", "other", "-t", str(template.path), "--ref", "v2.0.0", "--defaults", cwd=tmp_path)
     )
     assert f"{template.path} at v2.0.0 is not a template" in line
+
+
+def test_an_engine_warning_is_one_line(tmp_path: Path) -> None:
+    template = build_tree(
+        tmp_path / "tpl",
+        {"copier.yml": '_min_copier_version: "5.0.0"\nservice_name: {type: str}\n', "README.md": "x\n"},
+    )
+    done = _svc_process("new", "demo", "-t", str(template), "--defaults", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(warned) == 1, done.stderr
+    assert warned[0].startswith("warning: This template was designed for Copier 5.0.0")

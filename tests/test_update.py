@@ -368,3 +368,23 @@ def test_cruft_project_moves_to_svc(tmp_path: Path) -> None:
         [cruft, "check", "--project-dir", str(project)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_takeover_leaves_an_ignored_file_the_template_ships_unchanged(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "copier")
+    files = {**BASE_FILES, "local.env": "PORT=8000\n"}
+    template.release("v1.0.0", files)
+    project = tmp_path / "demo"
+    answers = ["--defaults", "--quiet", "-d", "service_name=demo"]
+    subprocess.run([str(BIN / "copier"), "copy", *answers, str(template.path), str(project)], check=True)
+    (project / ".gitignore").write_text("local.env\n")
+    (project / "local.env").write_text("PORT=9999  # my machine\n")
+    git(project, "init", "-q")
+    commit_all(project, "made by copier; local.env is each developer's own")
+    template.release("v2.0.0", with_changes(files, {"Dockerfile": "FROM python:3.13-slim\n"}))
+
+    result = svc("update", project, "--commit")
+
+    assert result.exit_code == 0, result.output
+    assert (project / "local.env").read_text() == "PORT=9999  # my machine\n"
+    assert "python:3.13-slim" in (project / "Dockerfile").read_text()

@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -35,6 +36,7 @@ class SvcGroup(click.Group):
         # Signal handlers belong to the main thread; a command run in another (tests) skips this.
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+        shown, warnings.showwarning = warnings.showwarning, _show_warning
         try:
             return super().invoke(ctx)
         except ScaffoldError as err:
@@ -53,8 +55,17 @@ class SvcGroup(click.Group):
                 ctx,
             )
         finally:
+            warnings.showwarning = shown
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: Any, **__: Any
+) -> None:
+    """An engine's warning (copier's OldTemplateWarning, say) as one line, not a source dump."""
+    text = str(message).strip().splitlines()
+    click.echo(f"warning: {text[0] if text else category.__name__}", err=True)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
