@@ -30,15 +30,11 @@ def changed(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, 
     return {k: v for k, v in given.items() if k not in recorded or str(recorded[k]) != str(v)}
 
 
-# Answers svc itself sets from the service's NAME (cookiecutter templates call it project_slug).
-DERIVED_FROM_NAME = ("service_name", "project_slug")
-
-
 def refuse_derived(given: Mapping[str, Any], name: str) -> None:
-    """NAME decides these answers; a `-d` that says otherwise would bypass its validation."""
-    for key in DERIVED_FROM_NAME:
-        if key in given and str(given[key]) != name:
-            raise InputError(
-                f"-d {key}={given[key]} contradicts the service's name '{name}', which sets {key}; "
-                "drop that -d (to rename a service, make a new one with svc new)."
-            )
+    """NAME decides `service_name`; a `-d` that says otherwise would bypass its validation.
+    (A cookiecutter template's `project_slug`, which svc also sets, is its engine's to check.)"""
+    if "service_name" in given and str(given["service_name"]) != name:
+        raise InputError(
+            f"-d service_name={given['service_name']} contradicts the service's name '{name}', which "
+            "sets service_name; drop that -d (to rename a service, make a new one with svc new)."
+        )

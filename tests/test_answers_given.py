@@ -79,3 +79,46 @@ def test_a_question_without_default_needs_an_answer_not_an_empty_value(tmp_path:
     assert "-d team=VALUE" in lost.output
     assert repo_state(service) == before
     assert svc("update", service, "-d", "team=payments", "--commit").exit_code == 0
+
+
+def test_a_choice_of_numbers_takes_a_number_given_as_text_and_updates(tmp_path: Path) -> None:
+    from helpers import build_tree, init_repo, tag
+
+    template = init_repo(tmp_path / "tpl")
+    spec = '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}", "python": [3.11, 3.12]}'
+    build_tree(
+        template,
+        {"cookiecutter.json": spec, "{{cookiecutter.project_slug}}/PY": "{{ cookiecutter.python }}\n"},
+    )
+    commit_all(template, "v1")
+    tag(template, "v1.0.0")
+    out = tmp_path / "out"
+    made = svc("new", "demo", "-t", template, "-o", out, "--defaults", "-d", "python=3.12")
+    assert made.exit_code == 0, made.output
+    assert (out / "demo" / "PY").read_text() == "3.12\n"
+    assert "python: 3.12" in (out / "demo" / ".svc.yml").read_text()
+    build_tree(template, {"{{cookiecutter.project_slug}}/README.md": "new in v2\n"})
+    commit_all(template, "v2")
+    tag(template, "v2.0.0")
+    updated = svc("update", out / "demo", "--commit")
+    assert updated.exit_code == 0, updated.output
+    assert (out / "demo" / "PY").read_text() == "3.12\n"
+
+
+def test_a_slug_the_template_derives_from_another_answer_is_left_to_it(tmp_path: Path) -> None:
+    from helpers import build_tree
+
+    template = build_tree(
+        tmp_path / "tpl",
+        {
+            "cookiecutter.json": (
+                '{"project_name": "Billing Service", '
+                "\"project_slug\": \"{{ cookiecutter.project_name|lower|replace(' ', '_') }}\"}"
+            ),
+            "{{cookiecutter.project_slug}}/src/{{cookiecutter.project_slug}}/__init__.py": "",
+        },
+    )
+    out = tmp_path / "out"
+    made = svc("new", "billing", "-t", template, "-o", out, "--defaults")
+    assert made.exit_code == 0, made.output
+    assert (out / "billing" / "src" / "billing_service" / "__init__.py").is_file()

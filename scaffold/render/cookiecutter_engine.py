@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import provenance
-from ..errors import ProvenanceError, TemplateError, UnsafeTemplateError
+from ..errors import InputError, ProvenanceError, TemplateError, UnsafeTemplateError
 from ..migrations import Migration
 from ..provenance import Layer, Provenance
 from .engine import Question, RenderRequest, first_line, jinja_error, normalised_type, type_of
 
 CONFIG_FILE = "cookiecutter.json"
+# The variable cookiecutter templates conventionally name their project folder after.
+SLUG = "project_slug"
 CRUFT_FILE = ".cruft.json"
 _HOOKS = ("pre_prompt", "pre_gen_project", "post_gen_project")
 
@@ -152,10 +154,16 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
     from jinja2 import TemplateError as JinjaError
 
     spec = _spec(template_dir)
-    extra = {k: str(v) if not isinstance(v, (dict, list, bool)) else v for k, v in request.data.items()}
+    extra = {k: _typed(v, spec[k]) for k, v in request.data.items() if k in spec}
     extra["service_name"] = request.service_name
-    if "project_slug" in spec and "project_slug" not in request.data:
-        extra["project_slug"] = request.service_name
+    if _slug_follows_name(spec):
+        given = request.data.get(SLUG)
+        if given is not None and str(given) != request.service_name:
+            raise InputError(
+                f"-d {SLUG}={given} contradicts the service's name '{request.service_name}', which sets "
+                f"{SLUG}; drop that -d."
+            )
+        extra[SLUG] = request.service_name
     extra = {k: v for k, v in extra.items() if k in spec}
     out = Path(tempfile.mkdtemp(prefix="svc-cc-", dir=dest.parent))
     try:
@@ -167,7 +175,10 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
         with sandboxed():
             context["cookiecutter"] = prompt_for_config(context, not request.interactive)
             _refuse_escaping_paths(template_dir, context)
-        answers = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
+        # cookiecutter renders every choice as text; the record keeps the type the template wrote.
+        answers = {
+            k: _typed(v, spec.get(k)) for k, v in context["cookiecutter"].items() if not k.startswith("_")
+        }
         context["cookiecutter"]["_template"] = request.source_location or str(template_dir)
         context["cookiecutter"]["_output_dir"] = str(out)
         context["cookiecutter"]["_repo_dir"] = str(template_dir)
@@ -191,6 +202,29 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return answers
+
+
+def _slug_follows_name(spec: Mapping[str, Any]) -> bool:
+    """svc sets `project_slug` to the service's name, unless the template derives it from
+    another answer (`{{ cookiecutter.project_name|slugify }}`): then the template decides."""
+    default = spec.get(SLUG)
+    return SLUG in spec and not (isinstance(default, str) and "{{" in default)
+
+
+def _typed(value: Any, default: Any) -> Any:
+    """An answer given as text (`-d python=3.8`) in the type the template declares, so a
+    choice of numbers or a flag takes it; answers already typed stay as they are."""
+    if not isinstance(value, str):
+        return value
+    if isinstance(default, list):
+        return next((choice for choice in default if str(choice) == value), value)
+    if isinstance(default, bool):
+        return value.strip().lower() in ("1", "true", "yes", "y", "on")
+    for kind in (int, float):
+        if type(default) is kind:
+            with contextlib.suppress(ValueError):
+                return kind(value)
+    return value
 
 
 def _after_pre_prompt_hook(template_dir: Path) -> Path:
