@@ -16,6 +16,7 @@ each use covered by tests/test_engine_internals.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -238,21 +239,44 @@ def _fits(value: Any, cast: Any) -> bool:
 def _fix_answers_file(path: Path, request: RenderRequest) -> None:
     """Make copier's answers file name the real source, as if copier had cloned it itself.
 
-    svc hands copier a plain folder (its own checkout), so copier would record that
-    temporary path and no commit; plain `copier update` needs the real ones.
+    svc hands copier a plain folder (its own checkout), so copier recorded that temporary
+    path and no commit; plain `copier update` needs the real ones. The file is edited, not
+    rewritten: whatever form the template gave it (YAML, JSON, a trailing blank line) stays.
     """
     if not path.is_file() or not request.source_location:
         return
     text = path.read_text()
-    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    answers = yaml.safe_load(text) or {}
-    answers["_src_path"] = request.source_location
-    if request.source_ref:
-        answers["_commit"] = request.source_ref
-    else:
-        answers.pop("_commit", None)
-    ordered = {k: answers[k] for k in sorted(answers, key=lambda k: (not k.startswith("_"), k))}
-    path.write_text(header + yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True))
+    try:
+        recorded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return  # not a file svc can read: leave it as the template made it
+    if not isinstance(recorded, dict) or "_src_path" not in recorded:
+        return
+    if text.lstrip().startswith("{"):
+        path.write_text(_as_json(text, recorded, request))
+        return
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("_commit:"):
+            lines[i] = ""  # written again just before _src_path, where copier puts it
+        elif line.startswith("_src_path:"):
+            lines[i] = "".join(yaml.safe_dump({k: v}, width=10_000) for k, v in _source_entries(request))
+    path.write_text("".join(lines))
+
+
+def _as_json(text: str, recorded: dict[str, Any], request: RenderRequest) -> str:
+    """A JSON answers file with the real source, in the layout the template gave it."""
+    others = {k: v for k, v in recorded.items() if k not in ("_commit", "_src_path")}
+    doc = {**dict(_source_entries(request)), **others}
+    indent = 2 if "\n " in text.strip() else None
+    trailing = text[len(text.rstrip()) :]
+    return json.dumps(doc, indent=indent, ensure_ascii=False) + trailing
+
+
+def _source_entries(request: RenderRequest) -> list[tuple[str, Any]]:
+    """`_commit` (for a template in git) and `_src_path`, in copier's order."""
+    commit = [("_commit", request.source_ref)] if request.source_ref else []
+    return [*commit, ("_src_path", request.source_location)]
 
 
 COPIER = CopierEngine()
