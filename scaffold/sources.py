@@ -53,6 +53,8 @@ class Resolved:
     ref: str | None
     commit: str | None
     version: str | None
+    # What `git describe --tags --always` says of the commit: what copier records as `_commit`.
+    describe: str | None = None
 
 
 def builtin_root() -> Path:
@@ -220,7 +222,19 @@ def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
             f"The template repository {source.location} has no tag, branch or commit '{ref}'; "
             "list its tags with 'git ls-remote --tags'."
         )
-    return Resolved(source, ref, commit, _version_of(repo, ref, commit))
+    described = git.out("describe", "--tags", "--always", commit, cwd=repo)
+    return Resolved(source, ref, commit, _version_of(repo, ref, commit), described)
+
+
+def recorded_branch(source: TemplateSource, ref: str | None) -> str | None:
+    """`ref` when it names a branch (not a tag) of the template's repository: a service that
+    follows a branch moves with its tip, not to the newest release."""
+    if source.kind != "git" or not ref or ref == "HEAD":
+        return None
+    repo = _git_dir(source, fetch=False)
+    is_tag = git.ok("show-ref", "--verify", "--quiet", f"refs/tags/{ref}", cwd=repo)
+    is_branch = git.ok("show-ref", "--verify", "--quiet", f"refs/heads/{ref}", cwd=repo)
+    return ref if is_branch and not is_tag else None
 
 
 def _version_of(repo: Path, ref: str, commit: str) -> str:

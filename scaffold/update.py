@@ -253,7 +253,8 @@ def _plan(
     """
     before = recorded.layers[-1]
     source = sources.parse(before.source)
-    chain = layering.resolve_chain(sources.resolve(source, request.ref))
+    ref = request.ref or sources.recorded_branch(source, before.ref)
+    chain = layering.resolve_chain(sources.resolve(source, ref))
     answer_rules.refuse_derived(request.data, recorded.service_name)
     answers = answer_rules.combine(recorded.answers, request.data)
     unchanged = not answer_rules.changed(recorded.answers, request.data)
@@ -390,8 +391,10 @@ def check(path: Path) -> list[LayerStatus]:
     root = path.resolve()
     recorded = project.load_provenance(root)
     top = recorded.layers[-1]
+    source = sources.parse(top.source)
+    branch = sources.recorded_branch(source, top.ref)
     try:
-        chain = layering.resolve_chain(sources.newest(sources.parse(top.source)))
+        chain = layering.resolve_chain(sources.resolve(source, branch) if branch else sources.newest(source))
     except SourceError as err:
         raise SourceError(f"Cannot check {top.source}: {err}") from err
     target = {resolved.source.location: resolved for resolved in chain}

@@ -44,3 +44,36 @@ def test_the_answers_file_is_byte_for_byte_what_copier_writes(tmp_path, answers_
     ours = (tmp_path / "by-svc" / "demo" / ".copier-answers.yml").read_bytes()
     theirs = (by_copier / ".copier-answers.yml").read_bytes()
     assert ours == theirs
+
+
+def test_a_service_that_follows_a_branch_moves_with_its_tip(tmp_path: Path) -> None:
+    template = init_repo(tmp_path / "tpl")
+    files = {
+        "copier.yml": "_templates_suffix: .jinja\nservice_name: {type: str}\n",
+        "{{_copier_conf.answers_file}}.jinja": "{{ _copier_answers|to_nice_yaml }}\n",
+        "README.md": "v1\n",
+    }
+    build_tree(template, files)
+    commit_all(template, "v1")
+    tag(template, "v1.0.0")
+    build_tree(template, {"NOTES.md": "on main after v1.0.0\n"})
+    commit_all(template, "main moves on")
+    branch = subprocess.run(["git", "branch", "--show-current"], cwd=template, capture_output=True, text=True)
+    main = branch.stdout.strip()
+    described = subprocess.run(
+        ["git", "describe", "--tags", "--always", main], cwd=template, capture_output=True, text=True
+    ).stdout.strip()
+
+    made = svc("new", "demo", "-t", template, "-o", tmp_path / "out", "--ref", main, "--defaults")
+    assert made.exit_code == 0, made.output
+    service = tmp_path / "out" / "demo"
+    assert f"_commit: {described}\n" in (service / ".copier-answers.yml").read_text()
+    assert svc("check", service).exit_code == 0  # on the tip of its branch: current
+
+    build_tree(template, {"README.md": "v1, and more on main\n"})
+    commit_all(template, "main moves again")
+    assert svc("check", service).exit_code == 1
+    updated = svc("update", service, "--commit")
+    assert updated.exit_code == 0, updated.output
+    assert (service / "README.md").read_text() == "v1, and more on main\n"
+    assert (service / "NOTES.md").is_file()  # not moved back to the v1.0.0 tag

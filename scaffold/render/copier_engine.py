@@ -275,7 +275,8 @@ def _as_json(text: str, recorded: dict[str, Any], request: RenderRequest) -> str
 
 def _source_entries(request: RenderRequest) -> list[tuple[str, Any]]:
     """`_commit` (for a template in git) and `_src_path`, in copier's order."""
-    commit = [("_commit", request.source_ref)] if request.source_ref else []
+    label = request.source_describe or request.source_ref
+    commit = [("_commit", label)] if label else []
     return [*commit, ("_src_path", request.source_location)]
 
 

@@ -29,6 +29,8 @@ class RenderRequest:
     # Recorded in template-format files (copier's _src_path/_commit) instead of a temp path.
     source_location: str = ""
     source_ref: str | None = None
+    # `git describe` of the template's commit, which copier records as `_commit`.
+    source_describe: str | None = None
     # Defaults that replace the template's own (a layer above changed them); answers win.
     defaults: dict[str, Any] = field(default_factory=dict)
 

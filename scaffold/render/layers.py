@@ -65,6 +65,7 @@ def render_chain(
                 trust=trust,
                 source_location=resolved.source.location,
                 source_ref=resolved.ref if resolved.commit else None,
+                source_describe=resolved.describe,
                 defaults=_upper_defaults(asked, index, {"service_name": service_name, **data}),
             )
             result = _render_one(dirs[index], dest, request, manifests[index], first=index == 0)
