@@ -73,6 +73,16 @@ class UpdateResult:
     # Layers below the top that move, as "SOURCE: OLD -> NEW" (a layered template's base).
     moved_layers: tuple[str, ...] = ()
 
+    @property
+    def downgrade(self) -> bool:
+        """The top layer moves to an older release (an explicit --ref)."""
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            return Version(self.after.version or "") < Version(self.before.version or "")
+        except InvalidVersion:
+            return False
+
 
 def update(request: UpdateRequest) -> UpdateResult:
     """Merge the newer template into the service at `request.path`."""

@@ -388,3 +388,13 @@ def test_takeover_leaves_an_ignored_file_the_template_ships_unchanged(tmp_path: 
     assert result.exit_code == 0, result.output
     assert (project / "local.env").read_text() == "PORT=9999  # my machine\n"
     assert "python:3.13-slim" in (project / "Dockerfile").read_text()
+
+
+def test_an_update_to_an_older_release_says_it_is_a_downgrade(tmp_path: Path) -> None:
+    template, service = released_service(tmp_path, "copier")
+    template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
+    assert svc("update", service, "--commit").exit_code == 0
+    back = svc("update", service, "--ref", "v1.0.0")
+    assert back.exit_code == 0, back.output
+    assert "Note: 1.0.0 is older than 2.0.0; this moves the service back." in back.output
+    assert "python:3.12-slim" in (service / "Dockerfile").read_text()

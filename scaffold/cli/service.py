@@ -142,6 +142,7 @@ def update(
                 "committed": result.committed,
                 "migrations": result.migrations,
                 "moved_layers": result.moved_layers,
+                "downgrade": result.downgrade,
                 "dry_run": dry_run,
             }
         )
@@ -155,6 +156,10 @@ def _show_update(result: Any, dry_run: bool) -> None:
         click.echo(f"{result.path.name} is already on {result.after.describe()}; nothing to do.")
         return
     moved = f"{result.path.name}: {result.before.describe()} -> {result.after.describe()}"
+    if result.downgrade:
+        click.echo(
+            f"Note: {result.after.version} is older than {result.before.version}; this moves the service back."
+        )
     if result.conflicts:
         count = len(result.conflicts)
         would = "would have " if dry_run else ""
