@@ -157,9 +157,8 @@ def _show_update(result: Any, dry_run: bool) -> None:
         return
     moved = f"{result.path.name}: {result.before.describe()} -> {result.after.describe()}"
     if result.downgrade:
-        click.echo(
-            f"Note: {result.after.version} is older than {result.before.version}; this moves the service back."
-        )
+        older, newer = result.after.version, result.before.version
+        click.echo(f"Note: {older} is older than {newer}; this moves the service back.")
     if result.conflicts:
         count = len(result.conflicts)
         would = "would have " if dry_run else ""
