@@ -169,7 +169,7 @@ def _write_owned_files(workdir: Path, plan: Plan) -> None:
     if target is not None:
         _write(workdir, provenance.FILENAME, target)
     for engine in ENGINES.values():
-        rel = engine.answers_file
+        rel = (plan.after.answers_file if engine.name == plan.after.format else None) or engine.answers_file
         if rel is None:
             continue
         ours, theirs = _blob(workdir, "HEAD", rel), _blob(workdir, plan.target, rel)

@@ -10,13 +10,14 @@ from .errors import ProvenanceError
 from .render import ENGINES, answers_files
 
 
-def load_provenance(root: Path) -> provenance.Provenance:
-    """The service's provenance, from `.svc.yml` or an answers file a format's tool wrote."""
+def load_provenance(root: Path, answers_file: str | None = None) -> provenance.Provenance:
+    """The service's provenance, from `.svc.yml` or an answers file a format's tool wrote
+    (`answers_file` names it where it is not at its default path)."""
     path = root / provenance.FILENAME
     if path.is_file():
         return provenance.parse(path.read_text(), str(path))
     for engine in ENGINES.values():
-        found = engine.import_project(root)
+        found = engine.import_project(root, answers_file)
         if found is not None:
             return found
     raise ProvenanceError(
@@ -31,4 +32,9 @@ def record_files() -> tuple[str, ...]:
 
 
 def has_record(path: Path) -> bool:
-    return any((path / name).is_file() for name in record_files())
+    if any((path / name).is_file() for name in record_files()):
+        return True
+    try:
+        return any(engine.import_project(path) is not None for engine in ENGINES.values())
+    except ProvenanceError:
+        return True  # a record is there, if one svc cannot take as it is

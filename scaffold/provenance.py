@@ -40,6 +40,8 @@ class Layer:
     ref: str | None = None
     commit: str | None = None
     version: str | None = None
+    # Where the format's answers file is, when not at its default path (copier's `-a`).
+    answers_file: str | None = None
     # Keys a newer svc wrote that this one does not know: kept when rewritten, never read.
     unknown: Mapping[str, Any] = field(default_factory=dict, compare=False)
 

@@ -53,6 +53,8 @@ class UpdateRequest:
     trust: bool = False
     dry_run: bool = False
     commit: bool = False
+    # A project made by plain copier whose answers file is not at the default path.
+    answers_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def _update(root: Path, request: UpdateRequest) -> UpdateResult:
         _require_ready(root)
     elif git.rev(root, "HEAD") is None:
         raise RepositoryStateError(f"{root} has no commits yet; commit the service first.")
-    recorded = project.load_provenance(root)
+    recorded = project.load_provenance(root, request.answers_file)
     later = template_branch.later_render(root, recorded)
     plan = _plan(root, recorded, request, later)
     if plan is None:
@@ -337,8 +339,9 @@ def _render_tree(
         dest = Path(tmp) / "render"
         dest.mkdir()
         given = () if again else tuple(request.data)
+        where = recorded.layers[-1].answers_file
         made = layering.render_chain(
-            chain, dest, recorded.service_name, answers, request.interactive, request.trust, given
+            chain, dest, recorded.service_name, answers, request.interactive, request.trust, given, where
         )
         prov = recorded if again else provenance.carry_unknown(made, recorded)
         provenance.save(dest, prov)

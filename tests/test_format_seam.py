@@ -46,7 +46,7 @@ class TinyEngine:
                 (dest / rel).write_text(string.Template(path.read_text()).substitute(answers))
         return answers
 
-    def import_project(self, root: Path) -> Provenance | None:
+    def import_project(self, root: Path, answers_file: str | None = None) -> Provenance | None:
         return None
 
     def answers_file_after_update(

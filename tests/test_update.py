@@ -398,3 +398,40 @@ def test_an_update_to_an_older_release_says_it_is_a_downgrade(tmp_path: Path) ->
     assert back.exit_code == 0, back.output
     assert "Note: 1.0.0 is older than 2.0.0; this moves the service back." in back.output
     assert "python:3.12-slim" in (service / "Dockerfile").read_text()
+
+
+def _copier_project_with_answers_at(tmp_path: Path, answers_file: str) -> tuple[TemplateRepo, Path]:
+    template = template_repo(tmp_path / "template", "copier")
+    template.release("v1.0.0", BASE_FILES)
+    project = tmp_path / "demo"
+    answers = ["--defaults", "--quiet", "-d", "service_name=demo", "-a", answers_file]
+    subprocess.run([str(BIN / "copier"), "copy", *answers, str(template.path), str(project)], check=True)
+    git(project, "init", "-q")
+    commit_all(project, "made by copier")
+    template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
+    return template, project
+
+
+def test_takeover_finds_an_answers_file_with_another_name_and_keeps_it(tmp_path: Path) -> None:
+    _, project = _copier_project_with_answers_at(tmp_path, ".copier-answers.acme.yml")
+    result = svc("update", project, "--commit")
+    assert result.exit_code == 0, result.output
+    assert "_commit: v2.0.0" in (project / ".copier-answers.acme.yml").read_text()
+    assert not (project / ".copier-answers.yml").exists()
+    assert "answers_file: .copier-answers.acme.yml" in (project / ".svc.yml").read_text()
+    assert "python:3.13-slim" in (project / "Dockerfile").read_text()
+
+
+def test_takeover_with_several_answers_files_asks_which(tmp_path: Path) -> None:
+    _, project = _copier_project_with_answers_at(tmp_path, ".copier-answers.acme.yml")
+    (project / ".copier-answers.other.yml").write_text("_src_path: elsewhere\n")
+    commit_all(project, "a second answers file")
+    before = repo_state(project)
+    refused = svc("update", project)
+    assert refused.exit_code == 2
+    assert ".copier-answers.acme.yml, .copier-answers.other.yml" in refused.output
+    assert "--answers-file" in refused.output
+    assert repo_state(project) == before
+    chosen = svc("update", project, "--answers-file", ".copier-answers.acme.yml", "--commit")
+    assert chosen.exit_code == 0, chosen.output
+    assert "_commit: v2.0.0" in (project / ".copier-answers.acme.yml").read_text()

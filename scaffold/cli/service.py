@@ -97,6 +97,11 @@ def _shown_path(path: Path) -> str:
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.option("--commit", "commit", is_flag=True, help="Commit the update when it has no conflicts.")
 @click.option("--abort", is_flag=True, help="Undo an unfinished update, byte for byte.")
+@click.option(
+    "--answers-file",
+    metavar="PATH",
+    help="A project made by plain copier: its answers file, where not at .copier-answers.yml.",
+)
 @json_option
 def update(
     path: Path,
@@ -107,6 +112,7 @@ def update(
     dry_run: bool,
     commit: bool,
     abort: bool,
+    answers_file: str | None,
     as_json: bool,
 ) -> None:
     """Bring the service at PATH to a newer template, keeping every local change."""
@@ -126,6 +132,7 @@ def update(
             trust=trust,
             dry_run=dry_run,
             commit=commit,
+            answers_file=answers_file,
         )
     )
     if as_json:

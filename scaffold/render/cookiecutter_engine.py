@@ -56,8 +56,8 @@ class CookiecutterEngine:
     def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
         return render_cookiecutter(template_dir, dest, request)
 
-    def import_project(self, root: Path) -> Provenance | None:
-        path = root / CRUFT_FILE
+    def import_project(self, root: Path, answers_file: str | None = None) -> Provenance | None:
+        path = root / (answers_file or CRUFT_FILE)
         if not path.is_file():
             return None
         try:

@@ -72,6 +72,7 @@ class CopierEngine:
                 defaults=not request.interactive,
                 user_defaults=request.defaults,
                 unsafe=request.trust,
+                answers_file=Path(request.answers_file) if request.answers_file else None,
                 quiet=True,
                 overwrite=True,
             )
@@ -92,9 +93,9 @@ class CopierEngine:
         _fix_answers_file(dest / answers_relpath(worker), request)
         return recorded
 
-    def import_project(self, root: Path) -> Provenance | None:
-        path = root / ANSWERS_FILE
-        if not path.is_file():
+    def import_project(self, root: Path, answers_file: str | None = None) -> Provenance | None:
+        path = _answers_file_of(root, answers_file)
+        if path is None:
             return None
         try:
             doc = yaml.safe_load(path.read_text()) or {}
@@ -104,12 +105,14 @@ class CopierEngine:
             raise ProvenanceError(f"{path} does not say which template made the project (_src_path).")
         answers = {k: v for k, v in doc.items() if not k.startswith("_")}
         ref = doc.get("_commit")
+        rel = str(path.relative_to(root))
         layer = Layer(
             source=provenance.absolute_source(str(doc["_src_path"]), root),
             format=self.name,
             ref=str(ref) if ref else None,
+            answers_file=None if rel == ANSWERS_FILE else rel,
         )
-        return Provenance((layer,), answers, origin=ANSWERS_FILE)
+        return Provenance((layer,), answers, origin=rel)
 
     def answers_file_after_update(
         self, ours: str | None, theirs: str | None, layer: Layer, answers: Mapping[str, Any]
@@ -121,6 +124,27 @@ class CopierEngine:
         self, template_dir: Path, before: Layer, after: Layer, answers: Mapping[str, Any]
     ) -> list[Migration]:
         return pending(load_config(template_dir), before, after, answers)
+
+
+def _answers_file_of(root: Path, given: str | None) -> Path | None:
+    """The answers file of a project plain copier made: the one named, the default, or the
+    only `.copier-answers*.yml` there is (several: the user must say which)."""
+    if given:
+        path = (root / given).resolve()
+        if not path.is_file() or not path.is_relative_to(root.resolve()):
+            raise ProvenanceError(
+                f"There is no answers file {given} in {root}; give its path within the project."
+            )
+        return path
+    if (root / ANSWERS_FILE).is_file():
+        return root / ANSWERS_FILE
+    found = sorted(p for p in root.glob(".copier-answers*.y*ml") if p.is_file())
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ProvenanceError(
+            f"{root} has several copier answers files ({names}); name the one to update with --answers-file."
+        )
+    return found[0] if found else None
 
 
 def load_config(template_dir: Path) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class RenderRequest:
     source_describe: str | None = None
     # Defaults that replace the template's own (a layer above changed them); answers win.
     defaults: dict[str, Any] = field(default_factory=dict)
+    # Where to write the format's answers file, when not at the template's own path.
+    answers_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class Engine(Protocol):
         """Render into the empty folder `dest`; return the answers to record (no secrets)."""
         ...
 
-    def import_project(self, root: Path) -> Provenance | None:
-        """The provenance of a project that the format's own tool made, if `root` is one."""
+    def import_project(self, root: Path, answers_file: str | None = None) -> Provenance | None:
+        """The provenance of a project that the format's own tool made, if `root` is one;
+        `answers_file` names its answers file where it is not at the default path."""
         ...
 
     def answers_file_after_update(

@@ -39,10 +39,12 @@ def render_chain(
     interactive: bool,
     trust: bool,
     given: Collection[str] = (),
+    answers_file: str | None = None,
 ) -> provenance.Provenance:
     """Render `chain` (base first) into the empty folder `dest`; return its provenance.
 
     `given` names the answers the user gave (`-d`): each must be a question of some layer.
+    `answers_file` is where the top layer's answers file goes, when not at its default path.
     """
     with contextlib.ExitStack() as stack:
         dirs = [stack.enter_context(sources.materialize(r)) for r in chain]
@@ -66,11 +68,13 @@ def render_chain(
                 source_location=resolved.source.location,
                 source_ref=resolved.ref if resolved.commit else None,
                 source_describe=resolved.describe,
+                answers_file=answers_file if index == len(chain) - 1 else None,
                 defaults=_upper_defaults(asked, index, {"service_name": service_name, **data}),
             )
             result = _render_one(dirs[index], dest, request, manifests[index], first=index == 0)
             answers.update(result.answers)
-            layers.append(recorded_layer(resolved, result.format))
+            top = index == len(chain) - 1
+            layers.append(recorded_layer(resolved, result.format, answers_file if top else None))
         check_contained(dest)
     return provenance.Provenance(tuple(layers), answers, __version__)
 
@@ -80,7 +84,7 @@ def _layer_data(answers: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str
     return {**answers, **data}
 
 
-def recorded_layer(resolved: sources.Resolved, fmt: str) -> provenance.Layer:
+def recorded_layer(resolved: sources.Resolved, fmt: str, answers_file: str | None = None) -> provenance.Layer:
     """What `.svc.yml` records of one rendered layer."""
     return provenance.Layer(
         source=resolved.source.location,
@@ -88,6 +92,7 @@ def recorded_layer(resolved: sources.Resolved, fmt: str) -> provenance.Layer:
         ref=resolved.ref,
         commit=resolved.commit,
         version=resolved.version,
+        answers_file=answers_file,
     )
 
 
