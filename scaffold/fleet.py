@@ -211,7 +211,7 @@ def _update_in_worktree(root: Path, options: UpdateOptions, journal: Journal) ->
     test_pause.pause("fleet-worktree")
     # The top layer decides the version; its manifest pins the layers below.
     layer = project.load_provenance(work).layers[-1]
-    source = sources.parse(layer.source)
+    source = sources.of_layer(layer)
     target = sources.resolve(source, options.ref or sources.recorded_branch(source, layer.ref))
     version = target.version or (target.commit or "")[:12] or "latest"
     info = (LayerInfo(layer.source, layer.version or layer.ref, version),)

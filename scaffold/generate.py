@@ -30,6 +30,8 @@ class NewRequest:
     trust: bool = False
     output_dir: Path = Path()
     make_git: bool = True
+    # The folder of the template's repository that holds the template.
+    directory: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def new_service(request: NewRequest) -> NewResult:
     target = output_dir / name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InputError(f"{target} already exists and is not empty; choose another name or --output-dir.")
-    source = sources.parse(request.template)
+    source = sources.parse(request.template).within(request.directory)
     resolved = sources.resolve(source, request.ref)
     created = _missing_parents(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,8 @@ class Layer:
     version: str | None = None
     # Where the format's answers file is, when not at its default path (copier's `-a`).
     answers_file: str | None = None
+    # The folder of the source's repository that holds the template (--directory).
+    directory: str | None = None
     # Keys a newer svc wrote that this one does not know: kept when rewritten, never read.
     unknown: Mapping[str, Any] = field(default_factory=dict, compare=False)
 

@@ -45,8 +45,14 @@ def record(prov: Provenance) -> dict[str, Any]:
 
 
 def layer_identity(layer: Layer) -> dict[str, str]:
-    """What makes two recorded layers the same template version: how svc compares layers."""
-    return {"source": layer.source, "format": layer.format, "version": layer.commit or layer.version or ""}
+    """What makes two recorded layers the same template version: how svc compares layers.
+    (`directory` joined record 1 later: absent when unset, so earlier digests still hold.)"""
+    identity = {
+        "source": layer.source,
+        "format": layer.format,
+        "version": layer.commit or layer.version or "",
+    }
+    return {**identity, "directory": layer.directory} if layer.directory else identity
 
 
 def digest(prov: Provenance) -> str:

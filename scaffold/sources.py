@@ -17,11 +17,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from . import __version__, git
 from .errors import GitError, SourceError
+from .provenance import Layer
 
 BUILTIN_PREFIX = "builtin:"
 DEFAULT_TEMPLATE = "builtin:python-service"
@@ -39,6 +40,22 @@ class TemplateSource:
     remote: bool = False
     # The ref a configured name sets for when --ref is not given (not recorded anywhere).
     default_ref: str | None = None
+    # The folder of the repository that holds the template (cookiecutter's --directory).
+    directory: str | None = None
+
+    def within(self, directory: str | None) -> TemplateSource:
+        """This source, with its template in `directory` of it; refuse a path that leaves it."""
+        if not directory:
+            return self
+        parts = PurePosixPath(directory).parts
+        if PurePosixPath(directory).is_absolute() or ".." in parts or not parts:
+            raise SourceError(
+                f"--directory {directory} must be a folder inside the template's repository, "
+                "written relative to its top."
+            )
+        if self.is_builtin:
+            raise SourceError("The built-in templates take no --directory.")
+        return replace(self, directory=str(PurePosixPath(*parts)))
 
     @property
     def is_builtin(self) -> bool:
@@ -185,14 +202,17 @@ def _release_versions(repo: Path) -> list[tuple[object, str]]:
     return sorted(found, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
 
 
-def _newest_template_release(repo: Path) -> str | None:
+def _newest_template_release(repo: Path, directory: str | None) -> str | None:
     """The newest release tag that holds a template (a repository may stop being one)."""
     # The formats' marker files come from the format table, which itself builds on this module.
     from .render.engine import template_markers
 
     markers = template_markers()
     for _, tag in reversed(_release_versions(repo)):
-        if any(git.ok("cat-file", "-e", f"{tag}^{{commit}}:{marker}", cwd=repo) for marker in markers):
+        folder = f"{directory}/" if directory else ""
+        if any(
+            git.ok("cat-file", "-e", f"{tag}^{{commit}}:{folder}{marker}", cwd=repo) for marker in markers
+        ):
             return tag
     return None
 
@@ -215,7 +235,7 @@ def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
         return Resolved(source, None, None, None)
     repo = _git_dir(source)
     if ref is None:
-        ref = _newest_template_release(repo) or "HEAD"
+        ref = _newest_template_release(repo, source.directory) or "HEAD"
     commit = git.rev(repo, ref)
     if commit is None:
         raise SourceError(
@@ -224,6 +244,11 @@ def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
         )
     described = git.out("describe", "--tags", "--always", commit, cwd=repo)
     return Resolved(source, ref, commit, _version_of(repo, ref, commit), described)
+
+
+def of_layer(layer: Layer) -> TemplateSource:
+    """The source a recorded layer was rendered from, its --directory included."""
+    return parse(layer.source).within(layer.directory)
 
 
 def recorded_branch(source: TemplateSource, ref: str | None) -> str | None:
@@ -259,6 +284,8 @@ def read_text(resolved: Resolved, rel: str) -> str | None:
     """One file of the template at the resolved version, or None when it has none; cheaper
     than `materialize` for a git repository (no archive of the whole tree)."""
     source = resolved.source
+    if source.directory:
+        rel = f"{source.directory}/{rel}"
     if source.kind == "git":
         assert resolved.commit is not None
         shown = git.run("show", f"{resolved.commit}:{rel}", cwd=_git_dir(source, fetch=False), check=False)
@@ -292,10 +319,10 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
         folder = Path(source.location)
         refuse_links_out(folder)
         if not (folder / ".git").exists():
-            yield folder
+            yield _subfolder(folder, source, folder)
             return
         with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
-            yield _copy_work_tree(folder, Path(tmp))
+            yield _subfolder(_copy_work_tree(folder, Path(tmp)), source, folder)
         return
     assert resolved.commit is not None
     with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
@@ -303,7 +330,17 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
         files.mkdir()
         _check_out(_git_dir(source), resolved.commit, files, Path(tmp) / "index")
         refuse_links_out(files, f"{source.location} at {resolved.ref or resolved.commit}")
-        yield files
+        yield _subfolder(files, source, f"{source.location} at {resolved.ref or resolved.commit}")
+
+
+def _subfolder(files: Path, source: TemplateSource, where: object) -> Path:
+    """The template's own folder among `files`: the repository's top, or its --directory."""
+    if not source.directory:
+        return files
+    folder = files / source.directory
+    if not folder.is_dir():
+        raise SourceError(f"{where} has no folder {source.directory}; check --directory.")
+    return folder
 
 
 def _check_out(repo: Path, commit: str, dest: Path, index: Path) -> None:

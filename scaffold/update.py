@@ -264,7 +264,7 @@ def _plan(
     `later` is a render in HEAD's history that svc/template is behind.
     """
     before = recorded.layers[-1]
-    source = sources.parse(before.source)
+    source = sources.of_layer(before)
     ref = request.ref or sources.recorded_branch(source, before.ref)
     chain = layering.resolve_chain(sources.resolve(source, ref))
     answer_rules.refuse_derived(request.data, recorded.service_name)
@@ -302,7 +302,7 @@ def _commit_of(layer: provenance.Layer) -> str | None:
     if not layer.ref:
         return None
     try:
-        return sources.resolve(sources.parse(layer.source), layer.ref).commit
+        return sources.resolve(sources.of_layer(layer), layer.ref).commit
     except SourceError:
         return None
 
@@ -316,7 +316,7 @@ def _migrations(plan: merge.Plan, recorded: provenance.Provenance) -> list[migra
         before = old.get(after.source)
         if after.commit is None or before is None:
             continue
-        resolved = sources.Resolved(sources.parse(after.source), after.ref, after.commit, after.version)
+        resolved = sources.Resolved(sources.of_layer(after), after.ref, after.commit, after.version)
         with sources.materialize(resolved) as template_dir:
             found += engine_named(after.format).migrations(template_dir, before, after, plan.answers)
     return found
@@ -376,7 +376,7 @@ def _base_commit(
 def _recorded_version(layer: provenance.Layer) -> sources.Resolved:
     """The template exactly as recorded: its commit, labelled with the recorded ref, so the
     render (copier's answers file included) is byte for byte what the service was made from."""
-    source = sources.parse(layer.source)
+    source = sources.of_layer(layer)
     if source.kind != "git":
         return sources.resolve(source, layer.version if source.is_builtin else None)
     pinned = sources.resolve(source, layer.commit or layer.ref)
@@ -404,7 +404,7 @@ def check(path: Path) -> list[LayerStatus]:
     root = path.resolve()
     recorded = project.load_provenance(root)
     top = recorded.layers[-1]
-    source = sources.parse(top.source)
+    source = sources.of_layer(top)
     branch = sources.recorded_branch(source, top.ref)
     try:
         chain = layering.resolve_chain(sources.resolve(source, branch) if branch else sources.newest(source))

@@ -34,6 +34,9 @@ from . import (
     help="Template: builtin:NAME, a folder, a git URL, or a configured name.",
 )
 @click.option("--ref", help="Template version: a git tag, branch or commit (default: newest release).")
+@click.option(
+    "--directory", metavar="PATH", help="The folder of the template's repository that holds the template."
+)
 @data_option
 @click.option("--defaults", is_flag=True, help="Use defaults for unanswered questions; never prompt.")
 @trust_option
@@ -43,6 +46,7 @@ def new(
     name: str,
     template: str,
     ref: str | None,
+    directory: str | None,
     data: tuple[str, ...],
     defaults: bool,
     trust: bool,
@@ -63,6 +67,7 @@ def new(
             trust=trust,
             output_dir=output_dir,
             make_git=not no_git,
+            directory=directory,
         )
     )
     click.echo(f"Created {result.path} from {result.layer.describe()} ({result.layer.format}).")

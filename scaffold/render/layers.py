@@ -93,6 +93,7 @@ def recorded_layer(resolved: sources.Resolved, fmt: str, answers_file: str | Non
         commit=resolved.commit,
         version=resolved.version,
         answers_file=answers_file,
+        directory=resolved.source.directory,
     )
 
 
