@@ -55,11 +55,23 @@ def run(
     The user's hooks never run: svc's checkouts, commits and merges are its own business
     (a post-checkout hook would fire on every `svc diff`).
     """
-    cmd = ["git", "-c", f"core.hooksPath={os.devnull}", *args]
-    done = subprocess.run(cmd, cwd=cwd, env=clean_env(env), capture_output=True, input=input, check=False)
+    done = subprocess.run(
+        _command(args), cwd=cwd, env=clean_env(env), capture_output=True, input=input, check=False
+    )
     if check and done.returncode != 0:
         raise GitError(list(args), done.returncode, done.stderr.decode(errors="replace"))
     return done
+
+
+def _command(args: tuple[str, ...]) -> list[str]:
+    return ["git", "-c", f"core.hooksPath={os.devnull}", *args]
+
+
+def run_in_view(*args: str, cwd: Path) -> None:
+    """Run `git ARGS` with its progress and messages on the user's terminal (stderr)."""
+    done = subprocess.run(_command(args), cwd=cwd, env=clean_env(), stdout=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise GitError(list(args), done.returncode, "")
 
 
 def out(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:

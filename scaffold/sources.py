@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -148,6 +149,11 @@ def _is_repository_root(path: Path) -> bool:
     return len(lines) > 1 and Path(lines[1].strip()).resolve() == path
 
 
+def mirror_path(url: str) -> Path:
+    """Where svc keeps its mirror of the template repository at `url`."""
+    return cache_dir() / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git")
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "svc" / "repos"
@@ -163,9 +169,9 @@ def _git_dir(source: TemplateSource, fetch: bool = True) -> Path:
 def _mirror(url: str, fetch: bool = True) -> Path:
     """Clone `url` into the cache once, fetch it on later uses; one process at a time.
     `fetch=False` reads a commit that resolving just fetched, without asking the remote again."""
-    root = cache_dir()
+    mirror = mirror_path(url)
+    root = mirror.parent
     root.mkdir(parents=True, exist_ok=True)
-    mirror = root / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git")
     if not fetch and mirror.exists():
         return mirror
     with (root / (mirror.name + ".lock")).open("w") as lock:
@@ -176,7 +182,7 @@ def _mirror(url: str, fetch: bool = True) -> Path:
             else:
                 partial = Path(tempfile.mkdtemp(prefix=mirror.name, dir=root))
                 try:
-                    git.run("clone", "--mirror", "--quiet", url, str(partial), cwd=root)
+                    _clone(url, partial, root)
                     partial.rename(mirror)
                 finally:
                     shutil.rmtree(partial, ignore_errors=True)
@@ -186,6 +192,17 @@ def _mirror(url: str, fetch: bool = True) -> Path:
                 f"Cannot fetch the template repository {url} ({reason}); check the URL and your access to it."
             ) from err
     return mirror
+
+
+def _clone(url: str, dest: Path, cwd: Path) -> None:
+    """A partial mirror (`--filter=blob:none`): every commit, tree and tag, so refs and `git
+    describe` work as in a full one, and only the files of the versions svc reads are
+    fetched. A large template's first clone shows git's progress on a terminal."""
+    args = ["clone", "--mirror", "--filter=blob:none", url, str(dest)]
+    if sys.stderr.isatty():
+        git.run_in_view(*args, "--progress", cwd=cwd)
+    else:
+        git.run(*args, "--quiet", cwd=cwd)
 
 
 def _release_versions(repo: Path) -> list[tuple[object, str]]:
@@ -209,10 +226,9 @@ def _newest_template_release(repo: Path, directory: str | None) -> str | None:
 
     markers = template_markers()
     for _, tag in reversed(_release_versions(repo)):
-        folder = f"{directory}/" if directory else ""
-        if any(
-            git.ok("cat-file", "-e", f"{tag}^{{commit}}:{folder}{marker}", cwd=repo) for marker in markers
-        ):
+        # Trees only (a partial mirror has them all): no file is fetched to find the template.
+        paths = [f"{directory}/{m}" if directory else m for m in markers]
+        if git.out("ls-tree", "--name-only", f"{tag}^{{commit}}", "--", *paths, cwd=repo):
             return tag
     return None
 

@@ -9,6 +9,8 @@ import pytest
 from helpers import build_tree, commit_all, init_repo, tag
 from update_support import git, svc
 
+from scaffold import sources
+
 SPEC = '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}"}'
 OUTSIDE = ("../elsewhere", "inside the template's repository")
 MISSING = ("nope", "has no folder nope")
@@ -64,3 +66,19 @@ def test_a_directory_that_is_not_in_the_repository_is_refused(
     assert result.exit_code == 2
     assert said in result.output
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_remote_template_is_mirrored_as_a_partial_clone(tmp_path: Path) -> None:
+    """Commits, trees and tags come at once; files only for the versions svc renders."""
+    repo = _monorepo(init_repo(tmp_path / "templates"), "# {{ cookiecutter.service_name }}\n", "v1.0.0")
+    for setting in ("uploadpack.allowFilter", "uploadpack.allowAnySHA1InWant"):
+        git(repo, "config", setting, "true")
+    out = tmp_path / "out"
+    url = f"file://{repo}"
+    made = svc("new", "billing", "-t", url, "--directory", "templates/service", "-o", out, "--defaults")
+    assert made.exit_code == 0, made.output
+    mirror = sources.mirror_path(url)
+    assert git(mirror, "config", "remote.origin.promisor").strip() == "true"
+    _monorepo(repo, "# {{ cookiecutter.service_name }}\n\nv2\n", "v2.0.0")
+    assert svc("update", out / "billing", "--commit").exit_code == 0
+    assert (out / "billing" / "README.md").read_text() == "# billing\n\nv2\n"
