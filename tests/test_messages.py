@@ -216,3 +216,30 @@ def test_an_engine_warning_is_one_line(tmp_path: Path) -> None:
     warned = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(warned) == 1, done.stderr
     assert warned[0].startswith("warning: This template was designed for Copier 5.0.0")
+
+
+def test_a_failing_hook_is_one_line_with_its_message_not_its_traceback(tmp_path: Path) -> None:
+    template = build_tree(
+        tmp_path / "tpl",
+        {
+            "cookiecutter.json": '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}"}',
+            "{{cookiecutter.project_slug}}/README.md": "hi\n",
+            "hooks/post_gen_project.py": "raise SystemExit('the license answer must be MIT or GPL-3.0')\n",
+        },
+    )
+    done = _svc_process("new", "demo", "-t", str(template), "--defaults", "--trust", cwd=tmp_path)
+    line = _one_clean_line(done)
+    assert "A hook of the template failed: the license answer must be MIT or GPL-3.0." in line
+    assert not (tmp_path / "demo").exists()
+
+    noisy = build_tree(
+        tmp_path / "noisy",
+        {
+            "cookiecutter.json": '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}"}',
+            "{{cookiecutter.project_slug}}/README.md": "hi\n",
+            "hooks/post_gen_project.py": "import sys\nprint('set up done', file=sys.stderr)\n",
+        },
+    )
+    passed = _svc_process("new", "other", "-t", str(noisy), "--defaults", "--trust", cwd=tmp_path)
+    assert passed.returncode == 0, passed.stderr
+    assert "set up done" in passed.stderr  # a hook that succeeds is heard as it spoke

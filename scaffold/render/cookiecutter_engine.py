@@ -148,7 +148,7 @@ def render_cookiecutter(template_dir: Path, dest: Path, request: RenderRequest) 
 
 
 def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
-    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.exceptions import CookiecutterException, FailedHookException
     from cookiecutter.generate import generate_context, generate_files
     from cookiecutter.prompt import prompt_for_config
     from jinja2 import TemplateError as JinjaError
@@ -166,6 +166,7 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
         extra[SLUG] = request.service_name
     extra = {k: v for k, v in extra.items() if k in spec}
     out = Path(tempfile.mkdtemp(prefix="svc-cc-", dir=dest.parent))
+    hooks = HookOutput()
     try:
         context = generate_context(
             context_file=str(template_dir / CONFIG_FILE),
@@ -184,7 +185,7 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
         context["cookiecutter"]["_repo_dir"] = str(template_dir)
         context["cookiecutter"]["_checkout"] = request.source_ref
         context["_cookiecutter"] = answers
-        with sandboxed():
+        with sandboxed(), hooks:
             project = Path(
                 generate_files(
                     repo_dir=str(template_dir),
@@ -197,6 +198,8 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
             shutil.move(str(item), dest / item.name)
     except JinjaError as err:
         raise jinja_error(err, template_dir) from err
+    except FailedHookException as err:
+        raise TemplateError(f"A hook of the template failed: {hooks.said()}.") from err
     except (CookiecutterException, OSError, ValueError) as err:
         raise TemplateError(f"The template cannot be rendered: {first_line(err)}") from err
     finally:
@@ -227,15 +230,52 @@ def _typed(value: Any, default: Any) -> Any:
     return value
 
 
+class HookOutput:
+    """What hooks write to stderr while the render runs, held back: a failing hook is then
+    reported in one line (its last), not with its traceback; otherwise it is all passed on."""
+
+    def __init__(self) -> None:
+        self._text = ""
+
+    def __enter__(self) -> HookOutput:
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._sink = tempfile.TemporaryFile()
+        os.dup2(self._sink.fileno(), 2)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._sink.seek(0)
+        data = self._sink.read()
+        self._sink.close()
+        self._text = data.decode(errors="replace")
+        from cookiecutter.exceptions import FailedHookException
+
+        if kind is None or not issubclass(kind, FailedHookException):
+            os.write(2, data)
+
+    def said(self) -> str:
+        """The hook's last line, before cookiecutter's own report of the failure (a log line
+        and a traceback of cookiecutter's; tests/test_messages.py notices if that changes)."""
+        hook_part = self._text.split("Stopping generation because", 1)[0]
+        lines = [line.strip() for line in hook_part.splitlines() if line.strip()]
+        return lines[-1].rstrip(".") if lines else "it exited with an error"
+
+
 def _after_pre_prompt_hook(template_dir: Path) -> Path:
     """The template once its pre_prompt hook ran (cookiecutter runs it in a copy)."""
     from cookiecutter.exceptions import FailedHookException
     from cookiecutter.hooks import run_pre_prompt_hook
 
+    hooks = HookOutput()
     try:
-        return Path(run_pre_prompt_hook(template_dir))
+        with hooks:
+            return Path(run_pre_prompt_hook(template_dir))
     except FailedHookException as err:
-        raise TemplateError(f"The template's pre_prompt hook failed: {err.__cause__ or err}.") from err
+        raise TemplateError(f"The template's pre_prompt hook failed: {hooks.said()}.") from err
 
 
 @contextmanager
