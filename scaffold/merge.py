@@ -363,7 +363,7 @@ def _wait_for_the_update(root: Path, state: dict[str, Any]) -> None:
         time.sleep(0.05)
     if leader and not processes.group_alive(pgid):
         lock.unlink(missing_ok=True)  # left by the update's git, which is gone
-    elif lock.exists() or (leader and processes.group_alive(pgid)):
+    elif leader or lock.exists():  # the group outlived the wait, or a lock nobody accounts for
         raise RepositoryStateError(
             f"A git process of the interrupted update may still be writing to {root} "
             "(.git/index.lock is held); wait until no git runs there, remove .git/index.lock if "
@@ -409,18 +409,31 @@ def settle(root: Path) -> None:
     forget the update. While a merge is still under way, leave everything for --abort.
     """
     state = load_state(root)
-    if state is None or (git.git_dir(root) / "MERGE_HEAD").exists():
+    if state is None or _under_way(root, state):
         return
     head = git.out("rev-parse", "HEAD", cwd=root)
     if head == state["head"]:
-        if git.is_clean(root):
-            _reset_template_branch(root, state.get("template"))
-            _forget(root)
+        _reset_template_branch(root, state.get("template"))
+        _forget(root)
         return
     if git.ok("merge-base", "--is-ancestor", state["target"], head, cwd=root):
         finish(root, state["target"])
     else:
         _forget(root)
+
+
+def in_progress(root: Path) -> bool:
+    """An update is merging, or staged and neither committed nor aborted yet."""
+    state = load_state(root)
+    return state is not None and _under_way(root, state)
+
+
+def _under_way(root: Path, state: dict[str, Any]) -> bool:
+    """Git has not ended the update `state` records: a merge is on, or HEAD is where the
+    update began and the tree still holds its changes."""
+    if (git.git_dir(root) / "MERGE_HEAD").exists():
+        return True
+    return git.out("rev-parse", "HEAD", cwd=root) == state["head"] and not git.is_clean(root)
 
 
 def tree_paths(root: Path, commit: str) -> list[str]:

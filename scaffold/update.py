@@ -427,15 +427,7 @@ def check(path: Path) -> list[LayerStatus]:
 def in_progress(path: Path) -> bool:
     """An update is staged (or merging) but not yet committed or aborted."""
     root = path.resolve()
-    return git.is_repo(root) and merge.load_state(root) is not None and not _settled(root)
-
-
-def _settled(root: Path) -> bool:
-    """`git commit` or `git merge --abort` ended the update; svc tidies up on its next change."""
-    state = merge.load_state(root)
-    if state is None or (git.git_dir(root) / "MERGE_HEAD").exists():
-        return False
-    return git.out("rev-parse", "HEAD", cwd=root) != state["head"] or git.is_clean(root)
+    return git.is_repo(root) and merge.in_progress(root)
 
 
 def _version_label(layer: provenance.Layer) -> str | None:
