@@ -71,8 +71,6 @@ class Resolved:
     ref: str | None
     commit: str | None
     version: str | None
-    # What `git describe --tags --always` says of the commit: what copier records as `_commit`.
-    describe: str | None = None
 
 
 def builtin_root() -> Path:
@@ -224,10 +222,9 @@ def _newest_template_release(repo: Path, directory: str | None) -> str | None:
     # The formats' marker files come from the format table, which itself builds on this module.
     from .render.engine import template_markers
 
-    markers = template_markers()
+    paths = [f"{directory}/{m}" if directory else m for m in template_markers()]
     for _, tag in reversed(_release_versions(repo)):
         # Trees only (a partial mirror has them all): no file is fetched to find the template.
-        paths = [f"{directory}/{m}" if directory else m for m in markers]
         if git.out("ls-tree", "--name-only", f"{tag}^{{commit}}", "--", *paths, cwd=repo):
             return tag
     return None
@@ -258,8 +255,20 @@ def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
             f"The template repository {source.location} has no tag, branch or commit '{ref}'; "
             "list its tags with 'git ls-remote --tags'."
         )
-    described = git.out("describe", "--tags", "--always", commit, cwd=repo)
-    return Resolved(source, ref, commit, _version_of(repo, ref, commit), described)
+    return Resolved(source, ref, commit, _version_of(repo, ref, commit))
+
+
+def described(resolved: Resolved) -> str | None:
+    """What `git describe --tags --always` says of the resolved commit: what copier records
+    as `_commit`. Asked for only when a render needs it."""
+    if resolved.source.kind != "git" or resolved.commit is None:
+        return None
+    return _describe(_git_dir(resolved.source, fetch=False), resolved.commit)
+
+
+def _describe(repo: Path, commit: str) -> str:
+    done = git.run("describe", "--tags", "--always", commit, cwd=repo, check=False)
+    return done.stdout.decode().strip()
 
 
 def of_layer(layer: Layer) -> TemplateSource:
@@ -287,8 +296,7 @@ def _version_of(repo: Path, ref: str, commit: str) -> str:
             Version(tag)
             # As written (2026.03.02 stays so), less the customary "v".
             return tag[1:] if tag[:1] in "vV" and tag[1:2].isdigit() else tag
-    done = git.run("describe", "--tags", "--always", commit, cwd=repo, check=False)
-    return done.stdout.decode().strip() or commit[:12]
+    return _describe(repo, commit) or commit[:12]
 
 
 def newest(source: TemplateSource) -> Resolved:
@@ -313,10 +321,7 @@ def read_text(resolved: Resolved, rel: str) -> str | None:
     )
     path = root / rel
     if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
-        raise SourceError(
-            f"The template {source.location} holds {rel}, a link that points outside the template; "
-            "svc refuses to read such templates."
-        )
+        raise _link_out(source.location, rel)
     return path.read_text() if path.is_file() else None
 
 
@@ -372,10 +377,14 @@ def refuse_links_out(folder: Path, where: str | None = None) -> None:
     """Refuse a template folder holding a link (to a file or a folder) that leads outside it;
     `where` names the template when `folder` is svc's temporary copy of it."""
     for rel in escaping_links(folder):
-        raise SourceError(
-            f"The template {where or folder} holds {rel}, a link that points outside the template; "
-            "svc refuses to read such templates."
-        )
+        raise _link_out(where or str(folder), rel)
+
+
+def _link_out(where: str, rel: object) -> SourceError:
+    return SourceError(
+        f"The template {where} holds {rel}, a link that points outside the template; "
+        "svc refuses to read such templates."
+    )
 
 
 def escaping_links(folder: Path) -> Iterator[Path]:

@@ -67,7 +67,7 @@ def render_chain(
                 trust=trust,
                 source_location=resolved.source.location,
                 source_ref=resolved.ref if resolved.commit else None,
-                source_describe=resolved.describe,
+                source_describe=sources.described(resolved),
                 answers_file=answers_file if index == len(chain) - 1 else None,
                 defaults=_upper_defaults(asked, index, {"service_name": service_name, **data}),
             )
