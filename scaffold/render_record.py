@@ -89,17 +89,20 @@ def commit_env(key: str) -> dict[str, str]:
     return {**AUTHOR.env(), "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
 
 
-def renders(repo: Path, *tips: str, limit: int | None = None) -> list[tuple[str, str]]:
+def renders(repo: Path, *tips: str) -> list[tuple[str, str]]:
     """(commit, digest) of every render commit reachable from `tips`, descendants first."""
     if not tips:
         return []
-    args = ["log", "--topo-order", "--format=%H %(trailers:key=" + TRAILER + ",valueonly,separator=%x20)"]
-    if limit is not None:
-        args.append(f"--max-count={limit}")
-    listing = git.out(*args, "--fixed-strings", f"--grep={TRAILER}: ", *tips, "--", cwd=repo)
-    found = []
+    grep = ("--fixed-strings", f"--grep={TRAILER}: ")
+    return [(sha, key) for sha, key in history(repo, "--topo-order", *grep, *tips) if key]
+
+
+def history(repo: Path, *args: str) -> list[tuple[str, str | None]]:
+    """(commit, its render digest or None) for each commit `git log ARGS` lists."""
+    trailer = f"%(trailers:key={TRAILER},valueonly,separator=%x20)"
+    listing = git.out("log", f"--format=%H {trailer}", *args, "--", cwd=repo)
+    found: list[tuple[str, str | None]] = []
     for line in listing.splitlines():
         sha, _, keys = line.partition(" ")
-        if keys.split():
-            found.append((sha, keys.split()[-1]))
+        found.append((sha, keys.split()[-1] if keys.split() else None))
     return found

@@ -38,20 +38,17 @@ def find_base(root: Path, recorded: provenance.Provenance, extra_tips: tuple[str
     for sha, found in render_record.renders(root, *where):
         if found == key:
             return sha
-    return _legacy_base(root, recorded, where)
+    return _legacy_base(root, key, where)
 
 
-def _legacy_base(root: Path, recorded: provenance.Provenance, where: list[str]) -> str | None:
+def _legacy_base(root: Path, key: str, where: list[str]) -> str | None:
     """A render made before trailers existed: a commit of the branch whose `.svc.yml` is the
-    recorded one. Such a branch holds nothing but renders, so its history is safe to search."""
+    recorded one (digest `key`). Such a branch holds nothing but renders, so its history is
+    safe to search."""
     if not where:
         return None
-    key = render_record.digest(recorded)
-    trailer = f"%(trailers:key={render_record.TRAILER},valueonly,separator=%x20)"
-    listing = git.out("log", f"--max-count={_LEGACY_DEPTH}", f"--format=%H {trailer}", *where, cwd=root)
-    for line in listing.splitlines():
-        sha, _, value = line.partition(" ")
-        if value.strip():
+    for sha, trailer in render_record.history(root, f"--max-count={_LEGACY_DEPTH}", *where):
+        if trailer:
             continue
         shown = git.run("show", f"{sha}:{provenance.FILENAME}", cwd=root, check=False)
         if shown.returncode != 0:
