@@ -1,6 +1,6 @@
 """`svc fleet`: check or update many service repositories at once.
 
-One function per service returns an `ServiceOutcome`; a pool of processes runs them; every
+One function per service returns a `ServiceOutcome`; a pool of processes runs them; every
 outcome is reported, and one service failing never stops the others.
 
 - Processes, not threads: copier and cookiecutter change the working directory, which is

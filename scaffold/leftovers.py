@@ -28,7 +28,7 @@ def abandoned(folder: Path) -> bool:
         pid = int((folder / OWNER_FILE).read_text().strip())
     except (OSError, ValueError):
         return False
-    return pid != os.getpid() and not processes.alive(pid)
+    return _gone(pid)
 
 
 def tidy_staging(output_dir: Path) -> None:
@@ -42,5 +42,9 @@ def tidy_indexes(git_dir: Path) -> None:
     """Remove the private indexes (`svc-index-PID`) of svc processes that are gone."""
     for index in git_dir.glob("svc-index-*"):
         pid = index.name.rpartition("-")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not processes.alive(int(pid)):
+        if pid.isdigit() and _gone(int(pid)):
             index.unlink(missing_ok=True)
+
+
+def _gone(pid: int) -> bool:
+    return pid != os.getpid() and not processes.alive(pid)

@@ -24,15 +24,14 @@ from scaffold.render import ENGINES, Question, RenderRequest
 
 class TinyEngine:
     name = "tiny"
-    marker = "tiny.json"
     markers: tuple[str, ...] = ("tiny.json",)
     answers_file: str | None = None
 
     def detect(self, template_dir: Path) -> bool:
-        return (template_dir / self.marker).is_file()
+        return (template_dir / self.markers[0]).is_file()
 
     def questions(self, template_dir: Path) -> dict[str, Question]:
-        spec = json.loads((template_dir / self.marker).read_text())
+        spec = json.loads((template_dir / self.markers[0]).read_text())
         return {name: Question(name, type(value).__name__, value) for name, value in spec.items()}
 
     def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
@@ -41,7 +40,7 @@ class TinyEngine:
         answers["service_name"] = request.service_name
         for path in sorted(template_dir.rglob("*")):
             rel = path.relative_to(template_dir)
-            if path.is_file() and rel.parts[0] not in (".git", self.marker):
+            if path.is_file() and rel.parts[0] not in (".git", self.markers[0]):
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 (dest / rel).write_text(string.Template(path.read_text()).substitute(answers))
         return answers

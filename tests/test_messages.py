@@ -218,28 +218,28 @@ def test_an_engine_warning_is_one_line(tmp_path: Path) -> None:
     assert warned[0].startswith("warning: This template was designed for Copier 5.0.0")
 
 
-def test_a_failing_hook_is_one_line_with_its_message_not_its_traceback(tmp_path: Path) -> None:
-    template = build_tree(
-        tmp_path / "tpl",
+def _with_post_gen_hook(root: Path, hook: str) -> Path:
+    """A small cookiecutter template whose post_gen_project hook is the Python `hook`."""
+    return build_tree(
+        root,
         {
             "cookiecutter.json": '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}"}',
             "{{cookiecutter.project_slug}}/README.md": "hi\n",
-            "hooks/post_gen_project.py": "raise SystemExit('the license answer must be MIT or GPL-3.0')\n",
+            "hooks/post_gen_project.py": hook,
         },
+    )
+
+
+def test_a_failing_hook_is_one_line_with_its_message_not_its_traceback(tmp_path: Path) -> None:
+    template = _with_post_gen_hook(
+        tmp_path / "tpl", "raise SystemExit('the license answer must be MIT or GPL-3.0')\n"
     )
     done = _svc_process("new", "demo", "-t", str(template), "--defaults", "--trust", cwd=tmp_path)
     line = _one_clean_line(done)
     assert "A hook of the template failed: the license answer must be MIT or GPL-3.0." in line
     assert not (tmp_path / "demo").exists()
 
-    noisy = build_tree(
-        tmp_path / "noisy",
-        {
-            "cookiecutter.json": '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}"}',
-            "{{cookiecutter.project_slug}}/README.md": "hi\n",
-            "hooks/post_gen_project.py": "import sys\nprint('set up done', file=sys.stderr)\n",
-        },
-    )
+    noisy = _with_post_gen_hook(tmp_path / "noisy", "import sys\nprint('set up done', file=sys.stderr)\n")
     passed = _svc_process("new", "other", "-t", str(noisy), "--defaults", "--trust", cwd=tmp_path)
     assert passed.returncode == 0, passed.stderr
     assert "set up done" in passed.stderr  # a hook that succeeds is heard as it spoke

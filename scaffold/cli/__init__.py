@@ -98,6 +98,9 @@ def data_option(func: F) -> F:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+defaults_option = click.option(
+    "--defaults", is_flag=True, help="Use defaults for unanswered questions; never prompt."
+)
 trust_option = click.option(
     "--trust", is_flag=True, help="Allow the template to run code (tasks, migrations, hooks, extensions)."
 )

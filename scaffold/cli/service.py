@@ -12,6 +12,7 @@ from . import (
     EXIT_ACT,
     EXIT_OK,
     data_option,
+    defaults_option,
     interactive,
     json_option,
     layer_doc,
@@ -38,7 +39,7 @@ from . import (
     "--directory", metavar="PATH", help="The folder of the template's repository that holds the template."
 )
 @data_option
-@click.option("--defaults", is_flag=True, help="Use defaults for unanswered questions; never prompt.")
+@defaults_option
 @trust_option
 @output_dir_option("the service folder")
 @click.option("--no-git", is_flag=True, help="Do not make the service a git repository.")
@@ -97,7 +98,7 @@ def _shown_path(path: Path) -> str:
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
 @click.option("--ref", help="Template version to move to (default: newest release).")
 @data_option
-@click.option("--defaults", is_flag=True, help="Use defaults for new questions; never prompt.")
+@defaults_option
 @trust_option
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.option("--commit", "commit", is_flag=True, help="Commit the update when it has no conflicts.")
@@ -233,7 +234,7 @@ def check(path: Path, as_json: bool) -> None:
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=Path())
 @click.option("--ref", help="Template version to compare with (default: newest release).")
 @data_option
-@click.option("--defaults", is_flag=True, help="Use defaults for new questions; never prompt.")
+@defaults_option
 @trust_option
 def diff(path: Path, ref: str | None, data: tuple[str, ...], defaults: bool, trust: bool) -> None:
     """Print, as a unified diff, what 'svc update' would change; exit 1 when it would."""

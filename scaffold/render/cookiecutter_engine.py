@@ -36,7 +36,6 @@ _HOOKS = ("pre_prompt", "pre_gen_project", "post_gen_project")
 
 class CookiecutterEngine:
     name = "cookiecutter"
-    marker = CONFIG_FILE
     markers: tuple[str, ...] = (CONFIG_FILE,)
     answers_file: str | None = CRUFT_FILE
 

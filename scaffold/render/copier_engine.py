@@ -35,7 +35,6 @@ ANSWERS_FILE = ".copier-answers.yml"
 
 class CopierEngine:
     name = "copier"
-    marker = "copier.yml"
     markers: tuple[str, ...] = CONFIG_FILES
     answers_file: str | None = ANSWERS_FILE
 

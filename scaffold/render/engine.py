@@ -53,9 +53,8 @@ class Engine(Protocol):
 
     # The format's name, as `.svc.yml` records it.
     name: str
-    # What marks a template of this format, for messages ("copier.yml").
-    marker: str
-    # Files whose presence at a template's root makes it one of this format.
+    # Files whose presence at a template's root makes it one of this format; the first is
+    # the one messages name ("copier.yml").
     markers: tuple[str, ...]
     # Where the format's own tool keeps a generated project's answers (None: nowhere).
     answers_file: str | None
@@ -105,7 +104,7 @@ def engine_for(template_dir: Path, where: str | None = None) -> Engine:
     for engine in ENGINES.values():
         if engine.detect(template_dir):
             return engine
-    markers = " nor ".join(engine.marker for engine in ENGINES.values())
+    markers = " nor ".join(engine.markers[0] for engine in ENGINES.values())
     raise TemplateError(f"{where or template_dir} is not a template: it has neither {markers}.")
 
 
