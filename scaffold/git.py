@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,17 +146,40 @@ def rev(repo: Path, ref: str) -> str | None:
 
 
 def tree_of_directory(repo: Path, directory: Path) -> str:
-    """Store every file below `directory` in `repo`'s object database; return the tree id.
+    """Store the files of `directory` a commit of it holds (see `committed_files`) in `repo`'s
+    object database; return the tree id.
 
     Uses a throw-away index so the repository's own index and work tree are untouched.
-    `.git` entries inside `directory` are never added; ignore rules do not apply, since a
-    template render is recorded exactly as rendered.
     """
-    gdir = git_dir(repo)
-    index = gdir / f"svc-index-{os.getpid()}"
-    env = {"GIT_DIR": str(gdir), "GIT_WORK_TREE": str(directory), "GIT_INDEX_FILE": str(index)}
-    try:
-        run("add", "--all", "--force", ".", cwd=directory, env=env)
+    with tempfile.TemporaryDirectory(prefix="svc-index-") as tmp:
+        env = _throwaway_index(git_dir(repo), directory, Path(tmp) / "index")
+        listing = _unignored(directory, env)
+        run("update-index", "--add", "-z", "--stdin", cwd=directory, env=env, input=listing)
         return out("write-tree", cwd=directory, env=env)
-    finally:
-        index.unlink(missing_ok=True)
+
+
+def committed_files(directory: Path) -> list[str]:
+    """The files below `directory` that a commit of it holds: all but `.git`, nested
+    repositories and what the folder's own `.gitignore` files ignore.
+
+    The user's global and per-repository excludes never apply, so a render commits the same
+    files on every machine; what a trusted hook builds in an ignored folder (a `.tox`
+    virtualenv) stays out, as it would of the team's own commits.
+    """
+    with tempfile.TemporaryDirectory(prefix="svc-index-") as tmp:
+        run("init", "--quiet", "--bare", tmp, cwd=directory)
+        env = _throwaway_index(Path(tmp), directory, Path(tmp) / "index")
+        return [rel for rel in _unignored(directory, env).decode(errors="surrogateescape").split("\0") if rel]
+
+
+def _throwaway_index(gdir: Path, directory: Path, index: Path) -> dict[str, str]:
+    return {"GIT_DIR": str(gdir), "GIT_WORK_TREE": str(directory), "GIT_INDEX_FILE": str(index)}
+
+
+def _unignored(directory: Path, env: Mapping[str, str]) -> bytes:
+    """NUL-separated paths below `directory` that no `.gitignore` in it ignores; a nested
+    repository (listed as `sub/`) is left out."""
+    listing = run(
+        "ls-files", "-z", "--others", "--exclude-per-directory=.gitignore", cwd=directory, env=env
+    ).stdout
+    return b"".join(rel + b"\0" for rel in listing.split(b"\0") if rel and not rel.endswith(b"/"))

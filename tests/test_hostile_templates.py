@@ -264,3 +264,71 @@ def test_a_template_is_read_as_committed_without_export_rules(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert (out / "svc-one" / ".git_archival.txt").read_text() == "node: $Format:%H$\n"
     assert (out / "svc-one" / "CONTRIBUTING.md").read_text() == "Send patches.\n"
+
+
+# --- what a trusted hook builds in an ignored folder is the hook's business ------------------
+
+VENV_HOOK = "import os, sys\nos.makedirs('.tox/bootstrap/bin')\nos.symlink(sys.executable, '.tox/bootstrap/bin/python')\n"
+
+
+def _venv_building(root: Path, fmt: str) -> Path:
+    template = init_repo(root)
+    if fmt == "cookiecutter":
+        _cookiecutter(template)
+        build_tree(
+            template,
+            {
+                "hooks/post_gen_project.py": VENV_HOOK,
+                "{{cookiecutter.project_slug}}/.gitignore": ".tox/\n",
+            },
+        )
+    else:
+        build_tree(
+            template,
+            {
+                "copier.yml": "service_name: {type: str}\n_tasks: ['python3 make_venv.py', 'rm make_venv.py']\n",
+                "README.md": "hi\n",
+                "make_venv.py": VENV_HOOK,
+                ".gitignore": ".tox/\n",
+            },
+        )
+    commit_all(template, "v1")
+    tag(template, "v1.0.0")
+    return template
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_virtualenv_a_trusted_hook_builds_in_an_ignored_folder_is_left_alone(tmp_path: Path, fmt: str):
+    template = _venv_building(tmp_path / "tpl", fmt)
+    out = tmp_path / "out"
+    made = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults", "--trust")
+    assert made.exit_code == 0, made.output
+    service = out / "svc-one"
+    assert (service / ".tox" / "bootstrap" / "bin" / "python").is_symlink()
+    committed = git(service, "ls-files").split()
+    assert ".gitignore" in committed and not any(rel.startswith(".tox") for rel in committed)
+    assert git(service, "status", "--porcelain") == ""
+
+    build_tree(
+        template, {"README.md" if fmt == "copier" else "{{cookiecutter.project_slug}}/README.md": "v2\n"}
+    )
+    commit_all(template, "v2")
+    tag(template, "v2.0.0")
+    updated = svc("update", service, "--trust", "--commit")
+    assert updated.exit_code == 0, updated.output
+    assert (service / "README.md").read_text() == "v2\n"
+    assert not any(rel.startswith(".tox") for rel in git(service, "ls-files").split())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_link_out_among_the_files_a_service_holds_is_still_refused(tmp_path: Path, fmt: str):
+    template = _venv_building(tmp_path / "tpl", fmt)
+    gitignore = ".gitignore" if fmt == "copier" else "{{cookiecutter.project_slug}}/.gitignore"
+    build_tree(template, {gitignore: "*.pyc\n"})
+    commit_all(template, "the virtualenv is no longer ignored")
+    tag(template, "v1.1.0")
+    out = tmp_path / "out"
+    refused = svc("new", "svc-one", "--template", template, "--output-dir", out, "--defaults", "--trust")
+    assert refused.exit_code == 2, refused.output
+    assert "link .tox/bootstrap/bin/python that points outside the service's folder" in refused.output
+    assert not out.exists() or not any(out.iterdir())

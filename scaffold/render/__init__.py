@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import git
 from ..errors import TemplateError
 from ..sources import escaping_links
 from .cookiecutter_engine import COOKIECUTTER
@@ -81,8 +82,10 @@ def drop_bytecode(root: Path) -> None:
 
 
 def check_contained(root: Path) -> None:
-    """Refuse a render holding a link that leads outside it: a later write could escape."""
-    for rel in escaping_links(root):
+    """Refuse a render whose files hold a link that leads outside it: a later write could
+    escape. What the render's own `.gitignore` ignores is no part of the service (a trusted
+    hook's virtualenv links to the system Python), so it is not looked at."""
+    for rel in escaping_links(root, among=git.committed_files(root)):
         raise TemplateError(
             f"The template made a link {rel} that points outside the service's folder; "
             "svc refuses such templates."
