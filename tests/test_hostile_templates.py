@@ -268,7 +268,10 @@ def test_a_template_is_read_as_committed_without_export_rules(tmp_path: Path):
 
 # --- what a trusted hook builds in an ignored folder is the hook's business ------------------
 
-VENV_HOOK = "import os, sys\nos.makedirs('.tox/bootstrap/bin')\nos.symlink(sys.executable, '.tox/bootstrap/bin/python')\n"
+VENV_HOOK = (
+    "import os, sys\nos.makedirs('.tox/bootstrap/bin')\n"
+    "os.symlink(sys.executable, '.tox/bootstrap/bin/python')\n"
+)
 
 
 def _venv_building(root: Path, fmt: str) -> Path:
@@ -286,7 +289,9 @@ def _venv_building(root: Path, fmt: str) -> Path:
         build_tree(
             template,
             {
-                "copier.yml": "service_name: {type: str}\n_tasks: ['python3 make_venv.py', 'rm make_venv.py']\n",
+                "copier.yml": (
+                    "service_name: {type: str}\n_tasks: ['python3 make_venv.py', 'rm make_venv.py']\n"
+                ),
                 "README.md": "hi\n",
                 "make_venv.py": VENV_HOOK,
                 ".gitignore": ".tox/\n",
