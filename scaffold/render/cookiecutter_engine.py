@@ -16,7 +16,7 @@ import posixpath
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,36 @@ def updated_cruft(text: str, layer: Layer, answers: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
+def _private_context(template_dir: Path, out: Path, request: RenderRequest) -> dict[str, Any]:
+    """The `_` keys cookiecutter adds to a render's context.
+
+    svc gives every template what cruft gives: `_template` and `_commit`, the same on every
+    machine, and what a project made by cruft was rendered with (a template that prints its
+    whole context renders alike, so a takeover meets no spurious conflict). The keys only
+    cookiecutter adds name folders of one machine at one moment (`_output_dir`, `_repo_dir`)
+    or are missing from cruft's renders (`_checkout`): a template gets them only when it
+    names them, so a render stays the same when made again elsewhere.
+    """
+    private: dict[str, Any] = {"_template": request.source_location or str(template_dir)}
+    if request.source_commit:
+        private["_commit"] = request.source_commit
+    local = {"_output_dir": str(out), "_repo_dir": str(template_dir), "_checkout": request.source_ref}
+    named = _named_in(template_dir, local)
+    private.update({key: value for key, value in local.items() if key in named})
+    return private
+
+
+def _named_in(template_dir: Path, keys: Iterable[str]) -> set[str]:
+    """Which of `keys` some file of the template (hooks and cookiecutter.json included) names."""
+    wanted = {key: key.encode() for key in keys}
+    found: set[str] = set()
+    for path in template_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            text = path.read_bytes()
+            found.update(key for key, needle in wanted.items() if needle in text)
+    return found
+
+
 def _spec(template_dir: Path) -> dict[str, Any]:
     path = template_dir / CONFIG_FILE
     try:
@@ -179,10 +209,7 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
         answers = {
             k: _typed(v, spec.get(k)) for k, v in context["cookiecutter"].items() if not k.startswith("_")
         }
-        context["cookiecutter"]["_template"] = request.source_location or str(template_dir)
-        context["cookiecutter"]["_output_dir"] = str(out)
-        context["cookiecutter"]["_repo_dir"] = str(template_dir)
-        context["cookiecutter"]["_checkout"] = request.source_ref
+        context["cookiecutter"].update(_private_context(template_dir, out, request))
         context["_cookiecutter"] = answers
         with sandboxed(), hooks:
             project = Path(

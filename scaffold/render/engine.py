@@ -31,6 +31,8 @@ class RenderRequest:
     source_ref: str | None = None
     # `git describe` of the template's commit, which copier records as `_commit`.
     source_describe: str | None = None
+    # The template's commit, which cruft records as `_commit`.
+    source_commit: str | None = None
     # Defaults that replace the template's own (a layer above changed them); answers win.
     defaults: dict[str, Any] = field(default_factory=dict)
     # Where to write the format's answers file, when not at the template's own path.

@@ -68,6 +68,7 @@ def render_chain(
                 source_location=resolved.source.location,
                 source_ref=resolved.ref if resolved.commit else None,
                 source_describe=sources.described(resolved),
+                source_commit=resolved.commit,
                 answers_file=answers_file if index == len(chain) - 1 else None,
                 defaults=_upper_defaults(asked, index, {"service_name": service_name, **data}),
             )
