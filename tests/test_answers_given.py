@@ -122,3 +122,56 @@ def test_a_slug_the_template_derives_from_another_answer_is_left_to_it(tmp_path:
     made = svc("new", "billing", "-t", template, "-o", out, "--defaults")
     assert made.exit_code == 0, made.output
     assert (out / "billing" / "src" / "billing_service" / "__init__.py").is_file()
+
+
+SIZES = {
+    "copier": (
+        "copier.yml",
+        "service_name: {type: str}\nsize: {type: str, choices: %s, default: %s}\n",
+        "size.txt.jinja",
+        "{{ size }}\n",
+    ),
+    "cookiecutter": (
+        "cookiecutter.json",
+        '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}", "size": %s}',
+        "{{cookiecutter.project_slug}}/size.txt",
+        "{{ cookiecutter.size }}\n",
+    ),
+}
+
+
+def _sizes(template: Path, fmt: str, choices: list[str]) -> None:
+    from helpers import build_tree
+
+    config, spec, name, text = SIZES[fmt]
+    listed = "[" + ", ".join(f'"{choice}"' for choice in choices) + "]"
+    build_tree(template, {config: spec % ((listed, choices[0]) if fmt == "copier" else listed), name: text})
+
+
+def test_an_answer_whose_choice_a_later_version_renamed_is_named_with_the_new_choices(
+    tmp_path: Path, fmt: str
+) -> None:
+    from helpers import init_repo, tag
+
+    template = init_repo(tmp_path / "tpl")
+    _sizes(template, fmt, ["small", "large"])
+    commit_all(template, "v1")
+    tag(template, "v1.0.0")
+    out = tmp_path / "out"
+    assert svc("new", "demo", "-t", template, "-o", out, "--defaults", "-d", "size=large").exit_code == 0
+    service = out / "demo"
+    _sizes(template, fmt, ["s", "l"])
+    commit_all(template, "v2 renames the sizes")
+    tag(template, "v2.0.0")
+    before = repo_state(service)
+
+    refused = svc("update", service)
+
+    assert refused.exit_code == 2
+    assert "large" in refused.output and "-d" in refused.output
+    assert "'s', 'l'" in refused.output or "(s, l)" in refused.output
+    assert repo_state(service) == before
+    updated = svc("update", service, "-d", "size=l", "--commit")
+    assert updated.exit_code == 0, updated.output
+    assert (service / "size.txt").read_text() == "l\n"
+    assert "size: l" in (service / ".svc.yml").read_text()

@@ -194,6 +194,7 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
             )
         extra[SLUG] = request.service_name
     extra = {k: v for k, v in extra.items() if k in spec}
+    _refuse_unknown_choices(extra, spec)
     out = Path(tempfile.mkdtemp(prefix="svc-cc-", dir=dest.parent))
     hooks = HookOutput()
     try:
@@ -231,6 +232,20 @@ def _render(template_dir: Path, dest: Path, request: RenderRequest) -> dict[str,
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return answers
+
+
+def _refuse_unknown_choices(answers: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+    """An answer that is none of its question's choices (a version renamed them) is named with
+    the choices there are; cookiecutter's own error says neither which nor how to mend it."""
+    for key, value in answers.items():
+        choices = spec[key]
+        rendered = isinstance(choices, list) and any("{{" in str(choice) for choice in choices)
+        if isinstance(choices, list) and choices and not rendered and value not in choices:
+            listed = ", ".join(str(choice) for choice in choices)
+            raise InputError(
+                f"The answer {key}={value} is not one of the template's choices ({listed}); "
+                f"give one with -d {key}=VALUE."
+            )
 
 
 def _slug_follows_name(spec: Mapping[str, Any]) -> bool:
