@@ -18,6 +18,9 @@ service_name: {type: str}
 owner: {type: str, default: platform}
 """
 
+# `do` comes from the jinja2.ext.do extension.
+OWNERS = "{% set team = [owner] %}{% do team.append('sre') %}{{ team|join(',') }}\n"
+
 
 def _release(template: Path, version: str, readme: str) -> None:
     build_tree(
@@ -28,7 +31,7 @@ def _release(template: Path, version: str, readme: str) -> None:
             "project/README.md.jinja": readme,
             "project/old.bak": "excluded\n",
             "project/notes/todo.md": "excluded too\n",
-            "project/owners.txt.jinja": "{% set team = [owner] %}{% do team.append('sre') %}{{ team|join(',') }}\n",
+            "project/owners.txt.jinja": OWNERS,
             "project/{{ _copier_conf.answers_file }}.jinja": "{{ _copier_answers|to_nice_yaml }}",
         },
     )
