@@ -100,7 +100,7 @@ def test_renders_a_src_layout_service_with_its_answers(rendered: Rendered) -> No
         "catalog-info.yaml",
         ".gitignore",
         ".editorconfig",
-        "tests/test_shutdown.py",
+        "tests/platform/test_shutdown.py",
         "api_checks/conftest.py",
         "api_checks/test_endpoints.py",
         "api_checks/test_transactions.py",

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """The platform's part of the service: health, registry, smart client, logging, metrics, lifecycle.
 
 The team's code uses only the names below; everything else in this package may change with

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Support for the service's API checks (`api_checks/`): where they send requests, and their limits.
 
 The checks are ordinary pytest tests that call the `api` fixture, an `httpx.Client`:

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Which instance the smart client tries first, and which it sets aside for a while.
 
 A killed instance stays in the registry until its lease expires; without this, every

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Log lines and Prometheus metrics of the smart client's outgoing calls.
 
 Metrics are labelled by target service (the ``service://`` name, or the host of a plain

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Settings every service of the platform has, read from the environment.
 
 HOST and PORT are bare (container platforms set them); everything else is `SVC_<NAME>`.

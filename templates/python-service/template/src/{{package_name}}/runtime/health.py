@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Dependency checks: run concurrently, each bounded by a timeout, results cached briefly.
 
 Register a check in one line (`platform.health.add_check("postgres", ping)`); a check is an

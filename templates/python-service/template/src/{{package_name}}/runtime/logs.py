@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """One log pipeline for the service, uvicorn and libraries: JSON lines on stdout (or console text).
 
 Our own events go through structlog directly (fast path); records of the standard `logging`

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """RED metrics labelled by route template, a build-info gauge, and the `/metrics` endpoint.
 
 With several worker processes set PROMETHEUS_MULTIPROC_DIR (an empty directory, before the

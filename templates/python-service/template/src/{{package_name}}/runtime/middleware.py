@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Per-request telemetry in one pass: request id, access log line and RED metrics.
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware, which costs far more per request.

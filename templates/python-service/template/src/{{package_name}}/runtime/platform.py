@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Wires the platform into a FastAPI app: logging, metrics, health, registry and lifecycle."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Health endpoints in application/health+json: /livez, /readyz and the detailed /health report."""
 
 from __future__ import annotations

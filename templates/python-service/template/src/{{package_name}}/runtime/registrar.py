@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Keeps this instance registered: register, renew at ttl/3, register again when lost, retry with backoff.
 
 `stop()` cancels the heartbeats before it deregisters: the other order lets a last heartbeat

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Turns a service name into the base URLs of its live instances, in the caller's realm.
 
 Lists are cached for a short ``ttl`` and fetched again when stale, one fetch per service

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """When the smart client may send a request again, how long it waits, and how often.
 
 The rules follow HTTP semantics (RFC 9110 §9.2.2): a request that never reached the

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Runs the app under uvicorn with a shutdown order that load balancers and the registry can follow.
 
 uvicorn closes its listening socket as soon as SIGTERM arrives and runs the lifespan shutdown

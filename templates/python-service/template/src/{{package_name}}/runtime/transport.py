@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """The httpx transport under the smart client: resolution, failover and retries.
 
 httpx is built around the transport seam: a client hands each request to

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """What every registry backend stores and promises: the `Instance` record and the `Registry` protocol."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """Registry backend on etcd v3, spoken through etcd's JSON gateway with httpx.
 
 The gateway (grpc-gateway in front of etcd's gRPC API) needs no gRPC or protobuf

@@ -1,4 +1,5 @@
-# Managed by the svc python-service template: `svc update` keeps this file current; change it upstream.
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """The zero-infrastructure registry: one SQLite file in WAL mode that every local process shares.
 
 `svc registry ls` reads the `instances` table directly, so its schema is fixed.

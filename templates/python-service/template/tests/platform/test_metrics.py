@@ -1,3 +1,5 @@
+# Managed by the svc python-service template: `svc update` keeps this file current.
+# A local edit meets the next template change as a merge conflict: change it upstream.
 """The Prometheus endpoint: RED metrics by route template, and the build-info gauge."""
 
 from __future__ import annotations
