@@ -8,6 +8,7 @@ pyproject.toml declares the tested range.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import build_tree
@@ -105,3 +106,75 @@ def test_copier_reads_its_config_with_includes_and_documents(tmp_path):
     assert config["_migrations"] == [{"version": "v2.0.0", "command": "b"}], (
         "copier._template.load_template_config no longer resolves !include"
     )
+
+
+# --- svc's Worker renders byte for byte what copier renders -------------------------------
+
+EVERY_FEATURE = {
+    "copier.yml": """\
+        _subdirectory: "{{ 'project' }}"
+        _templates_suffix: .jinja
+        _exclude: ["*.bak", "skipped"]
+        _jinja_extensions: ["jinja2.ext.do"]
+        _envops: {keep_trailing_newline: true}
+        service_name: {type: str}
+        flavours: {type: yaml, default: [vanilla, mint]}
+        with_docs: {type: bool, default: false}
+        """,
+    "project/README.md.jinja": "# {{ service_name }}\r\n{% do flavours.append('x') %}{{ flavours }}\n\n",
+    "project/plain name/as is.txt": "{{ not rendered }}\n",
+    "project/{{ service_name }}/{{ service_name }}.py.jinja": "NAME = {{ service_name|tojson }}\n",
+    "project/{% yield f from flavours %}{{ f }}{% endyield %}/{{ f }}.txt.jinja": "{{ f }}\n",
+    "project/{% if with_docs %}docs{% endif %}/index.md": "docs\n",
+    "project/notes.bak": "excluded\n",
+    "project/skipped/x.txt": "excluded\n",
+    "project/run.sh": "#!/bin/sh\n",
+    "project/{{ _copier_conf.answers_file }}.jinja": "{{ _copier_answers|to_nice_yaml }}",
+}
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(path.relative_to(root)): (path.read_bytes(), path.stat().st_mode)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("template", ["every feature", "built-in"])
+def test_svc_worker_renders_byte_for_byte_what_copier_renders(tmp_path: Path, template: str) -> None:
+    import copier
+
+    from scaffold.render.copier_engine import run_copy
+
+    if template == "built-in":
+        source = Path(__file__).resolve().parents[1] / "templates" / "python-service"
+    else:
+        source = build_tree(tmp_path / "tpl", EVERY_FEATURE)
+        (source / "project" / "run.sh").chmod(0o755)
+    options: dict[str, Any] = {
+        "data": {"service_name": "billing"},
+        "defaults": True,
+        "quiet": True,
+        "unsafe": True,
+    }
+    copier.run_copy(str(source), tmp_path / "copier", **options)
+    run_copy(str(source), tmp_path / "svc", **options)
+    theirs, ours = _tree(tmp_path / "copier"), _tree(tmp_path / "svc")
+    assert ours == theirs
+    assert len(ours) > 5
+
+
+def test_copier_worker_has_the_methods_svc_overrides() -> None:
+    """svc's Worker replaces two of copier's methods with cheaper equivalents; if copier
+    renames or re-signs them, svc's would silently stop applying."""
+    import inspect
+
+    from copier._jinja_ext import get_yield_context
+    from copier._main import Worker
+
+    sync = inspect.signature(Worker._sync_git_index_executable_bit)
+    assert list(sync.parameters) == ["self", "dst_relpath", "src_mode"]
+    render = inspect.signature(Worker._render_string)
+    assert list(render.parameters) == ["self", "string", "extra_context"]
+    assert callable(get_yield_context)

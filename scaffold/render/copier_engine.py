@@ -16,6 +16,7 @@ each use covered by tests/test_engine_internals.py.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,14 +58,13 @@ class CopierEngine:
         return found
 
     def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
-        import copier
         from copier.errors import CopierAnswersInterrupt, CopierError
         from copier.errors import UnsafeTemplateError as CopierUnsafe
         from jinja2 import TemplateError as JinjaError
 
         data = {"service_name": request.service_name, **request.data}
         try:
-            worker = copier.run_copy(
+            worker = run_copy(
                 str(template_dir),
                 dest,
                 data=data,
@@ -309,9 +309,62 @@ COPIER = CopierEngine()
 # --- copier internals svc relies on ----------------------------------------------------------
 # run_copy returns copier's Worker, whose public API does not say which answers were given
 # to which question, nor where the answers file went; copier's unsafe-template error names
-# the features it found only in its message; and copier reads copier.yml (`!include`,
-# several documents) with a private function. tests/test_engine_internals.py fails loudly
-# when a copier release changes any of these.
+# the features it found only in its message; copier reads copier.yml (`!include`, several
+# documents) with a private function; and svc renders through a Worker of its own that
+# drops two costs per file (below). tests/test_engine_internals.py fails loudly when a copier
+# release changes any of these.
+
+
+def run_copy(src_path: str, dst_path: Path, **options: Any) -> Any:
+    """copier's `run_copy` (same arguments, same Worker defaults), on svc's Worker."""
+    with _worker_class()(src_path=src_path, dst_path=dst_path, **options) as worker:
+        worker.run_copy()
+    return worker
+
+
+@functools.cache
+def _worker_class() -> type:
+    """copier's Worker, made cheap for svc's renders (the output is byte for byte the same).
+
+    - Per rendered file copier asks git for `core.fileMode` of the destination's repository,
+      to copy an executable bit into its index when git ignores modes. svc renders into an
+      empty folder that is no repository and records modes through an index of its own, so
+      that subprocess (a thousand of them for a thousand files) can only ever find nothing.
+    - copier compiles every part of every path, and most parts hold no Jinja at all; a part
+      with none of the environment's markers renders as itself, and one that has them is
+      compiled once per render instead of once per file.
+    """
+    from copier._jinja_ext import get_yield_context
+    from copier._main import Worker
+
+    class SvcWorker(Worker):
+        def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
+            return None
+
+        def _render_string(self, string: str, extra_context: dict[str, Any] | None = None) -> str:
+            env = self.jinja_env
+            # copier's yield extension resets this when it compiles; a cached or skipped
+            # compilation must reset it too.
+            yielded = get_yield_context(env)
+            yielded.yield_name = yielded.yield_iterable = None
+            if _plain(string, env):
+                return string
+            compiled = self.__dict__.setdefault("_svc_compiled", {})
+            if string not in compiled:
+                compiled[string] = env.from_string(string)
+                yielded.yield_name = yielded.yield_iterable = None
+            return str(compiled[string].render(**self._render_context(), **(extra_context or {})))
+
+    return SvcWorker
+
+
+def _plain(string: str, env: Any) -> bool:
+    """Whether `string` is text Jinja renders as itself in `env`: none of its markers, and
+    no line breaks (which Jinja may rewrite)."""
+    if env.line_statement_prefix or env.line_comment_prefix or "\n" in string or "\r" in string:
+        return False
+    markers = (env.block_start_string, env.variable_start_string, env.comment_start_string)
+    return not any(marker in string for marker in markers)
 
 
 def answers_to_record(worker: Any) -> dict[str, Any]:

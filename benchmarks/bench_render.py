@@ -1,0 +1,207 @@
+"""Benchmark: rendering a big template, per file, against cookiecutter and copier.
+
+A 1,000-file template (20 folders of 50 small modules, each naming two answers) is written
+in both formats. In one run, side by side, in rotating order:
+
+- making a project: `svc new --no-git` from each format, `cookiecutter` and `copier copy`;
+- updating one: v2 changes 100 of the files; `svc update` in a service made by svc (with a
+  local commit) against `copier update` in a project made by copier (same local commit),
+  each put back between rounds (untimed).
+
+Prints the median of the timed rounds after one warm-up round, and the ratios.
+
+    .venv/bin/python benchmarks/bench_render.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench_update import BIN, commit, isolate, run, timed
+
+FOLDERS, MODULES, CHANGED = 20, 50, 100
+MODULE = (
+    '"""Module {n} of {{{{ {name} }}}}, owned by {{{{ {owner} }}}}."""\n\n'
+    "VALUE = {n}\n\n\ndef f():\n    return VALUE\n"
+)
+
+
+def _module(n: int, version: int, prefix: str) -> str:
+    text = MODULE.format(n=n, name=f"{prefix}service_name", owner=f"{prefix}owner")
+    return text + ("\n\ndef g():\n    return 2\n" if version == 2 and n < CHANGED else "")
+
+
+def write_template(root: Path, fmt: str, version: int) -> None:
+    if fmt == "copier":
+        (root / "copier.yml").write_text(
+            "_templates_suffix: .jinja\nservice_name: {type: str}\nowner: {type: str, default: platform}\n"
+            "_answers_file: .copier-answers.yml\n"
+        )
+        (root / "{{ _copier_conf.answers_file }}.jinja").write_text("{{ _copier_answers|to_nice_yaml }}")
+        files, prefix, suffix = root, "", ".jinja"
+    else:
+        spec = {"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}", "owner": "platform"}
+        (root / "cookiecutter.json").write_text(json.dumps(spec))
+        files, prefix, suffix = root / "{{cookiecutter.project_slug}}", "cookiecutter.", ""
+    for n in range(FOLDERS * MODULES):
+        path = files / f"pkg{n // MODULES}" / f"mod{n % MODULES}.py{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_module(n, version, prefix))
+
+
+def make_templates(root: Path) -> dict[str, Path]:
+    templates = {}
+    for fmt in ("copier", "cookiecutter"):
+        template = root / f"{fmt}-template"
+        template.mkdir()
+        run("git", "init", "-q", cwd=template)
+        for version in (1, 2):
+            write_template(template, fmt, version)
+            commit(template, f"v{version}")
+            run("git", "tag", f"v{version}.0.0", cwd=template)
+        templates[fmt] = template
+    return templates
+
+
+def making(root: Path, templates: dict[str, Path]) -> dict[str, Callable[[], None]]:
+    out = root / "made"
+    out.mkdir()
+
+    def fresh(name: str) -> Path:
+        shutil.rmtree(out / name, ignore_errors=True)
+        return out / name
+
+    ref = ["--ref", "v1.0.0"]
+    return {
+        "svc new (copier format)": lambda: run(
+            BIN / "svc",
+            "new",
+            "a",
+            "-t",
+            templates["copier"],
+            *ref,
+            "--defaults",
+            "--no-git",
+            "-o",
+            fresh("a").parent,
+        ),
+        "svc new (cookiecutter format)": lambda: run(
+            BIN / "svc",
+            "new",
+            "b",
+            "-t",
+            templates["cookiecutter"],
+            *ref,
+            "--defaults",
+            "--no-git",
+            "-o",
+            fresh("b").parent,
+        ),
+        "cookiecutter": lambda: run(
+            BIN / "cookiecutter",
+            "--no-input",
+            "--checkout",
+            "v1.0.0",
+            "-o",
+            fresh("c").parent,
+            templates["cookiecutter"],
+            "service_name=c",
+        ),
+        "copier copy": lambda: run(
+            BIN / "copier",
+            "copy",
+            "--defaults",
+            "--quiet",
+            "--vcs-ref",
+            "v1.0.0",
+            "-d",
+            "service_name=d",
+            templates["copier"],
+            fresh("d"),
+        ),
+    }
+
+
+def updating(root: Path, template: Path) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+    run(BIN / "svc", "new", "e", "-t", template, "--ref", "v1.0.0", "--defaults", "-o", root / "svc")
+    by_svc, by_copier = root / "svc" / "e", root / "copier" / "e"
+    run(
+        BIN / "copier",
+        "copy",
+        "--defaults",
+        "--quiet",
+        "--vcs-ref",
+        "v1.0.0",
+        "-d",
+        "service_name=e",
+        template,
+        by_copier,
+    )
+    run("git", "init", "-q", cwd=by_copier)
+    commit(by_copier, "generated")
+    for project in (by_svc, by_copier):
+        (project / "NOTES.md").write_text("ours\n")
+        commit(project, "local")
+
+    def reset_copier() -> None:
+        run("git", "reset", "-q", "--hard", cwd=by_copier)
+        run("git", "clean", "-q", "-fd", cwd=by_copier)
+
+    return {
+        "svc update": (
+            lambda: run(BIN / "svc", "update", by_svc, "--defaults"),
+            lambda: run(BIN / "svc", "update", "--abort", by_svc),
+        ),
+        "copier update": (
+            lambda: run(BIN / "copier", "update", "--defaults", "--quiet", by_copier),
+            reset_copier,
+        ),
+    }
+
+
+def medians(
+    contenders: dict[str, tuple[Callable[[], None], Callable[[], None]]], rounds: int
+) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for i in range(rounds + 1):
+        names = list(contenders)
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            action, reset = contenders[name]
+            elapsed = timed(action)
+            reset()
+            if i > 0:  # round 0 warms caches and imports
+                times[name].append(elapsed)
+    found = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        shown = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name:30} median {found[name]:.2f}s  (rounds: {shown})")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (at least 5)")
+    rounds = max(5, parser.parse_args().rounds)
+    with tempfile.TemporaryDirectory(prefix="svc-bench-") as tmp:
+        root = Path(tmp)
+        isolate(root)
+        templates = make_templates(root)
+        made = medians(
+            {name: (action, lambda: None) for name, action in making(root, templates).items()}, rounds
+        )
+        ours = made["svc new (copier format)"]
+        print(f"svc new (copier format) / cookiecutter: {ours / made['cookiecutter']:.2f}")
+        print(f"svc new (copier format) / copier copy: {ours / made['copier copy']:.2f}")
+        updated = medians(updating(root, templates["copier"]), rounds)
+        ratio = updated["svc update"] / updated["copier update"]
+        print(f"svc update / copier update ({CHANGED} files changed): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
