@@ -31,10 +31,12 @@ def record_files() -> tuple[str, ...]:
     return (provenance.FILENAME, *answers_files())
 
 
-def has_record(path: Path) -> bool:
+def has_record(path: Path, answers_file: str | None = None) -> bool:
+    """Whether something at `path` says what made it (`answers_file`: the answers file the
+    user named, wherever it is in the project)."""
     if any((path / name).is_file() for name in record_files()):
         return True
     try:
-        return any(engine.import_project(path) is not None for engine in ENGINES.values())
+        return any(engine.import_project(path, answers_file) is not None for engine in ENGINES.values())
     except ProvenanceError:
         return True  # a record is there, if one svc cannot take as it is

@@ -48,7 +48,14 @@ class Layer:
     unknown: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
-        return f"{self.source} {self.version or self.ref or self.commit or '(unversioned)'}"
+        shown = self.version or (self.ref and version_label(self.ref)) or self.commit or "(unversioned)"
+        return f"{self.source} {shown}"
+
+
+def version_label(tag: str) -> str:
+    """A release tag as svc shows a version: as written (2026.03.02 stays so), less the
+    customary "v", so a service svc made and one it took over read alike."""
+    return tag[1:] if tag[:1] in "vV" and tag[1:2].isdigit() else tag
 
 
 @dataclass(frozen=True)

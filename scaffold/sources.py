@@ -23,7 +23,7 @@ from typing import Literal
 
 from . import __version__, git
 from .errors import GitError, SourceError
-from .provenance import Layer
+from .provenance import Layer, version_label
 
 BUILTIN_PREFIX = "builtin:"
 DEFAULT_TEMPLATE = "builtin:python-service"
@@ -294,8 +294,7 @@ def _version_of(repo: Path, ref: str, commit: str) -> str:
     for tag in [ref, *git.out("tag", "--points-at", commit, cwd=repo).splitlines()]:
         with contextlib.suppress(InvalidVersion):
             Version(tag)
-            # As written (2026.03.02 stays so), less the customary "v".
-            return tag[1:] if tag[:1] in "vV" and tag[1:2].isdigit() else tag
+            return version_label(tag)
     return _describe(repo, commit) or commit[:12]
 
 

@@ -36,7 +36,7 @@ from . import (
     sources,
     template_branch,
 )
-from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError
+from .errors import ProvenanceError, RepositoryStateError, ScaffoldError, SourceError, UnsafeTemplateError
 from .render import engine_named
 from .render import layers as layering
 from .template_branch import TEMPLATE_BRANCH
@@ -88,7 +88,7 @@ class UpdateResult:
 
 def update(request: UpdateRequest) -> UpdateResult:
     """Merge the newer template into the service at `request.path`."""
-    root = _service_root(request.path)
+    root = _service_root(request.path, request.answers_file)
     if request.dry_run:
         return _update(root, request)
     with repo_lock.held(root):
@@ -203,11 +203,11 @@ def _abort(root: Path) -> Path:
 # --- steps ---------------------------------------------------------------------------------
 
 
-def _service_root(path: Path) -> Path:
+def _service_root(path: Path, answers_file: str | None = None) -> Path:
     path = path.resolve()
     if not path.is_dir():
         raise RepositoryStateError(f"{path} is not a folder; give the path of a service.")
-    if not project.has_record(path):
+    if not project.has_record(path, answers_file):
         raise RepositoryStateError(
             f"{path} is not a service: it has no {provenance.FILENAME} (nor a copier or cruft answers "
             "file); run svc in a service's folder or give its path."
@@ -363,7 +363,19 @@ def _base_commit(
         chain = [_recorded_version(recorded_layer) for recorded_layer in recorded.layers]
         answers = answer_rules.combine(missing, recorded.answers)
         tree = _render_tree(root, chain, answers, request, recorded, again=True)[1]
+    except UnsafeTemplateError as err:
+        # The mend is --trust, not a branch to fetch.
+        reason = str(err)
+        raise UnsafeTemplateError(
+            f"svc renders {layer.describe()} again to find the base of the update, and "
+            f"{reason[:1].lower()}{reason[1:]}"
+        ) from err
     except ScaffoldError as err:
+        if recorded.origin != provenance.FILENAME:  # taken over from copier or cruft: no branch to fetch
+            raise ProvenanceError(
+                f"The base of the update, {layer.describe()} as {recorded.origin} records it, cannot be "
+                f"rendered again: {str(err).rstrip('.')}."
+            ) from err
         raise ProvenanceError(
             f"The base of the update cannot be found: no {TEMPLATE_BRANCH} branch here (local or "
             f"remote-tracking) holds the render of {layer.describe()}, and rendering it again failed "

@@ -312,6 +312,8 @@ def test_copier_project_moves_to_svc(tmp_path: Path) -> None:
     result = svc("update", project, "--commit")
 
     assert result.exit_code == 0, result.output
+    # Versions read alike whether svc made the project or took it over.
+    assert f"{template.path} 1.0.0 -> {template.path} 2.0.0" in result.output
     assert "LOCAL-copier" in (project / "README.md").read_text()
     assert "3.13-slim" in (project / "Dockerfile").read_text()
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
@@ -435,3 +437,42 @@ def test_takeover_with_several_answers_files_asks_which(tmp_path: Path) -> None:
     chosen = svc("update", project, "--answers-file", ".copier-answers.acme.yml", "--commit")
     assert chosen.exit_code == 0, chosen.output
     assert "_commit: v2.0.0" in (project / ".copier-answers.acme.yml").read_text()
+
+
+def test_takeover_of_a_project_whose_answers_file_is_in_a_subfolder(tmp_path: Path) -> None:
+    """As fastapi's full-stack template keeps it: `.copier/.copier-answers.yml`."""
+    template, project = _copier_project_with_answers_at(tmp_path, ".copier/.copier-answers.yml")
+    unnamed = svc("update", project)
+    assert unnamed.exit_code == 2
+    assert "is not a service" in unnamed.output
+    taken = svc("update", project, "--answers-file", ".copier/.copier-answers.yml", "--commit")
+    assert taken.exit_code == 0, taken.output
+    assert "_commit: v2.0.0" in (project / ".copier" / ".copier-answers.yml").read_text()
+    assert "answers_file: .copier/.copier-answers.yml" in (project / ".svc.yml").read_text()
+    template.release("v3.0.0", with_changes(BASE_FILES, {"Dockerfile": "FROM python:3.14-slim\n"}))
+    later = svc("update", project, "--commit")
+    assert later.exit_code == 0, later.output
+    assert "_commit: v3.0.0" in (project / ".copier" / ".copier-answers.yml").read_text()
+
+
+def test_takeover_of_a_template_that_runs_code_asks_for_trust_not_for_a_branch(tmp_path: Path) -> None:
+    template = template_repo(
+        tmp_path / "template", "copier", extra_config={"_tasks": ["echo ran > TASK_RAN"]}
+    )
+    template.release("v1.0.0", BASE_FILES)
+    project = tmp_path / "demo"
+    answers = ["--defaults", "--quiet", "--trust", "-d", "service_name=demo"]
+    subprocess.run([str(BIN / "copier"), "copy", *answers, str(template.path), str(project)], check=True)
+    _team_repo(project)
+    template.release("v2.0.0", with_changes(BASE_FILES, {"Dockerfile": V2_DOCKER}))
+    before = repo_state(project)
+
+    refused = svc("update", project)
+
+    assert refused.exit_code == 2
+    assert refused.output.rstrip().endswith("pass --trust if you trust it.")
+    assert "git fetch" not in refused.output
+    assert repo_state(project) == before
+    trusted = svc("update", project, "--trust", "--commit")
+    assert trusted.exit_code == 0, trusted.output
+    assert "3.13-slim" in (project / "Dockerfile").read_text()
