@@ -39,16 +39,61 @@ def render_template(template: Path, dst: Path, answers: Mapping[str, object]) ->
     return dst
 
 
-def project_requirements(pyproject: Path) -> list[str]:
-    """Build requirements, runtime dependencies and the `dev` group of a project, sorted."""
+# A generated service installs its dependencies from this lock file (with hashes), as its README does.
+DEV_LOCK = "requirements-dev.txt"
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What a project's test venv needs: its dev lock file, if it has one, and loose requirements."""
+
+    lock: str | None  # the text of the lock file, installed with --require-hashes
+    requirements: tuple[str, ...]  # installed as they are, in a second pip call
+
+
+def project_dependencies(pyproject: Path, extra: tuple[str, ...] = ()) -> Dependencies:
+    """The lock file beside `pyproject` plus its build requirements, or, when it has no lock file,
+    its build requirements, runtime dependencies and `dev` group; `extra` in either case."""
     data = tomllib.loads(pyproject.read_text())
+    build = data.get("build-system", {}).get("requires", [])
+    lock = pyproject.parent / DEV_LOCK
+    if lock.is_file():
+        # install_service() builds the project without isolation, so the build backend joins it.
+        return Dependencies(lock.read_text(), tuple(sorted({*build, *extra})))
     requirements = [
-        *data.get("build-system", {}).get("requires", []),
+        *build,
         *data.get("project", {}).get("dependencies", []),
         *data.get("dependency-groups", {}).get("dev", []),
         *data.get("project", {}).get("optional-dependencies", {}).get("dev", []),
+        *extra,
     ]
-    return sorted(set(requirements))
+    return Dependencies(None, tuple(sorted(set(requirements))))
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One package of a lock file: its exact version and the hashes pip checks it against."""
+
+    version: str
+    hashes: tuple[str, ...]
+
+
+def locked_pins(lock: Path) -> dict[str, Pin]:
+    """The pins of a hashed requirements file (`uv pip compile --generate-hashes`), by canonical name."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, Pin] = {}
+    # A pin and its --hash options are one logical line, continued with backslashes.
+    for line in lock.read_text().replace("\\\n", " ").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        words = line.split(" --hash=")
+        requirement = Requirement(words[0].strip())
+        (specifier,) = requirement.specifier
+        hashes = tuple(word.strip() for word in words[1:])
+        pins[canonicalize_name(requirement.name)] = Pin(specifier.version, hashes)
+    return pins
 
 
 def venv_python(venv: Path) -> Path:
@@ -58,11 +103,13 @@ def venv_python(venv: Path) -> Path:
 def service_venv(pyproject: Path, *, extra: tuple[str, ...] = ()) -> Path:
     """A cached venv holding the dependencies of the project `pyproject` describes (not the project).
 
-    Keyed by a hash of the requirements and the interpreter; built once under a file lock, so
+    Keyed by a hash of the dependencies and the interpreter; built once under a file lock, so
     parallel workers wait for the first instead of building their own.
     """
-    requirements = sorted({*project_requirements(pyproject), *extra})
-    key_source = json.dumps([requirements, sys.version, sysconfig.get_platform()])
+    dependencies = project_dependencies(pyproject, extra)
+    key_source = json.dumps(
+        [dependencies.lock, dependencies.requirements, sys.version, sysconfig.get_platform()]
+    )
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     venv = VENV_CACHE / key
     VENV_CACHE.mkdir(parents=True, exist_ok=True)
@@ -74,8 +121,10 @@ def service_venv(pyproject: Path, *, extra: tuple[str, ...] = ()) -> Path:
         run_checked([sys.executable, "-m", "venv", str(venv)])
         pip = [str(venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         run_checked([*pip, "--upgrade", "pip"])
-        run_checked([*pip, *requirements])
-        (venv / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        if dependencies.lock is not None:
+            (venv / DEV_LOCK).write_text(dependencies.lock)
+            run_checked([*pip, "--require-hashes", "-r", str(venv / DEV_LOCK)])
+        run_checked([*pip, *dependencies.requirements])
         (venv / ".complete").write_text(key_source)
     return venv
 

@@ -13,17 +13,22 @@ import signal
 import sqlite3
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import copier
 import httpx
 import pytest
 import yaml
 from helpers import free_port
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from template_support import (
     TEMPLATES_DIR,
     install_service,
+    locked_pins,
     render_template,
     run_checked,
     running_service,
@@ -38,10 +43,10 @@ VARIANTS: dict[str, dict[str, object]] = {
     "names-and-port": {
         "service_name": "order-history",
         "port": 9123,
-        "owner": "team-orders",
+        "owner": "orders@example.com",
         "description": 'Keeps "who bought what" for ever',
     },
-    "gitlab": {"service_name": "ledger", "ci_provider": "gitlab"},
+    "gitlab": {"service_name": "ledger", "ci_provider": "gitlab", "owner": "@acme/ledger-team"},
 }
 
 
@@ -65,7 +70,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         service=service,
         package=service.replace("-", "_"),
         port=int(str(answers.get("port", 8000))),
-        owner=str(answers.get("owner", "platform-team")),
+        owner=str(answers.get("owner", "@my-org/platform-team")),
         ci_provider=str(answers.get("ci_provider", "github")),
     )
 
@@ -142,7 +147,40 @@ def test_answers_reach_the_files_that_use_them(rendered: Rendered) -> None:
     assert f"EXPOSE {rendered.port}" in dockerfile
     assert f'ENTRYPOINT ["python", "-m", "{rendered.package}"]' in dockerfile
     assert catalog["metadata"]["name"] == rendered.service
-    assert catalog["spec"]["owner"] == f"group:{rendered.owner}"
+    assert catalog["spec"]["owner"] == EXPECTED_CATALOG_OWNER[rendered.owner]
+
+
+# Backstage entity refs: a team is the Group `team` in namespace `org`; a person the User named
+# by the e-mail's local part.
+EXPECTED_CATALOG_OWNER = {
+    "@my-org/platform-team": "group:my-org/platform-team",
+    "orders@example.com": "user:orders",
+    "@acme/ledger-team": "group:acme/ledger-team",
+}
+
+
+def test_codeowners_names_the_owner_where_the_code_host_looks(rendered: Rendered) -> None:
+    folder, other = (".github", ".gitlab") if rendered.ci_provider == "github" else (".gitlab", ".github")
+    codeowners = (rendered.path / folder / "CODEOWNERS").read_text().splitlines()
+
+    assert f"* {rendered.owner}" in codeowners
+    assert not (rendered.path / other / "CODEOWNERS").exists()
+
+
+@pytest.mark.parametrize(
+    "owner",
+    ["platform-team", "@acme", "@acme/", "@Acme/payments", "@a/b/c", "@acme/pay ments", "alice@", "a@b"],
+)
+def test_refuses_an_owner_that_is_neither_a_team_nor_an_email(owner: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"owner must be"):
+        copier.run_copy(
+            str(TEMPLATE_DIR),
+            tmp_path / "out",
+            data={"service_name": "billing", "owner": owner},
+            defaults=True,
+            unsafe=False,
+            quiet=True,
+        )
 
 
 @pytest.mark.parametrize(
@@ -184,9 +222,91 @@ def test_ci_configuration_validates(rendered: Rendered) -> None:
         run_checked(
             [check, "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"], cwd=rendered.path
         )
-        run_checked([str(BIN / "zizmor"), "--offline", ".github/workflows/ci.yml"], cwd=rendered.path)
     else:
         run_checked([check, "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci.yml"], cwd=rendered.path)
+    # The whole repository: dependabot.yml and .pre-commit-config.yaml have audits of their own.
+    run_checked([str(BIN / "zizmor"), "--offline", "."], cwd=rendered.path)
+
+
+def test_dockerfile_installs_locked_dependencies_in_a_layer_before_the_source(rendered: Rendered) -> None:
+    lines = [line.strip() for line in (rendered.path / "Dockerfile").read_text().splitlines()]
+    froms = [line for line in lines if line.startswith("FROM ")]
+    locked = _index(lines, "pip install --require-hashes -r requirements.txt")
+
+    # A literal, digest-pinned image in every FROM is what Dependabot can update; an ARG is not.
+    assert not [line for line in lines if line.startswith("ARG ")]
+    assert len(froms) == 2 and all("@sha256:" in line and "${" not in line for line in froms)
+    assert _index(lines, "COPY requirements.txt") < locked < _index(lines, "COPY src")
+    assert lines[locked - 1].startswith("RUN --mount=type=cache,target=/root/.cache/pip")
+    assert _index(lines, "COPY src") < _index(lines, "pip install --no-deps .")
+
+
+def test_ci_installs_from_the_lock_file_and_keeps_its_test_results(rendered: Rendered) -> None:
+    if rendered.ci_provider == "github":
+        workflow = yaml.safe_load((rendered.path / ".github" / "workflows" / "ci.yml").read_text())
+        for name in ("lint", "test", "api-checks"):
+            runs = [step.get("run", "") for step in workflow["jobs"][name]["steps"]]
+            assert "python -m pip install --require-hashes -r requirements-dev.txt" in runs, name
+            assert "python -m pip install --no-deps -e ." in runs, name
+            assert not [run for run in runs if "--group" in run or "--upgrade pip" in run], name
+        uploads = {
+            name: step
+            for name in ("test", "api-checks")
+            for step in workflow["jobs"][name]["steps"]
+            if step.get("uses", "").startswith("actions/upload-artifact@")
+        }
+        assert set(uploads) == {"test", "api-checks"}
+        for step in uploads.values():
+            assert step["if"] == "always()"
+            assert len(step["uses"].split("@")[1]) == 40  # a commit SHA
+        assert "test-results.xml" in uploads["test"]["with"]["path"]
+        assert "api-checks.xml" in uploads["api-checks"]["with"]["path"]
+    else:
+        pipeline = yaml.safe_load((rendered.path / ".gitlab-ci.yml").read_text())
+        assert pipeline[".python"]["before_script"] == [
+            "python -m pip install --require-hashes -r requirements-dev.txt",
+            "python -m pip install --no-deps -e .",
+        ]
+        for image in _gitlab_images(pipeline):
+            # By digest, or an exact x.y.z version (a matrix variable holding one).
+            assert "@sha256:" in image or image.split(":")[1].count(".") == 2, image
+        matrix = pipeline["test"]["parallel"]["matrix"][0]["PYTHON_VERSION"]
+        assert all(version.count(".") == 2 for version in matrix)
+
+
+def test_dependabot_groups_updates_after_a_cooldown(rendered: Rendered) -> None:
+    if rendered.ci_provider != "github":
+        pytest.skip("Dependabot is GitHub's")
+    config = yaml.safe_load((rendered.path / ".github" / "dependabot.yml").read_text())
+
+    assert {update["package-ecosystem"] for update in config["updates"]} == {
+        "pip",
+        "docker",
+        "github-actions",
+    }
+    for update in config["updates"]:
+        assert update["cooldown"]["default-days"] >= 3, update
+        assert [group["patterns"] for group in update["groups"].values()] == [["*"]], update
+
+
+def test_lock_files_are_plain_template_files_that_pin_every_requirement_with_hashes(
+    rendered: Rendered,
+) -> None:
+    pyproject = tomllib.loads((rendered.path / "pyproject.toml").read_text())
+    runtime = pyproject["project"]["dependencies"]
+    for lock, requirements in (
+        ("requirements.txt", runtime),
+        ("requirements-dev.txt", [*runtime, *pyproject["dependency-groups"]["dev"]]),
+    ):
+        # Verbatim copies: a template update merges into them like into any other file.
+        assert filecmp.cmp(TEMPLATE_DIR / "template" / lock, rendered.path / lock, shallow=False)
+        pins = locked_pins(rendered.path / lock)
+        for text in requirements:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate():
+                name = canonicalize_name(requirement.name)
+                assert name in pins and requirement.specifier.contains(pins[name].version), (lock, text)
+        assert all(pin.hashes for pin in pins.values()), lock
 
 
 def test_pre_commit_hooks_are_local_and_install_from_pypi(rendered: Rendered) -> None:
@@ -341,6 +461,31 @@ def test_api_checks_pass_against_a_running_instance(rendered: Rendered, python: 
         assert "failed" not in out and "error" not in out.lower()
     greetings = 'http_requests_total{method="GET",route="/v1/greetings/{name}",status="200"} 4.0'
     assert greetings in served  # two greetings per run, both runs against this instance
+
+
+def _index(lines: list[str], fragment: str) -> int:
+    """The index of the only line holding `fragment`."""
+    found = [i for i, line in enumerate(lines) if fragment in line]
+    assert len(found) == 1, (fragment, found)
+    return found[0]
+
+
+def _gitlab_images(pipeline: dict[str, Any]) -> list[str]:
+    """Every image a GitLab pipeline names, its services' included, with matrix values put in."""
+    images: list[str] = []
+    for job in pipeline.values():
+        if not isinstance(job, dict):
+            continue
+        names = [job.get("image"), *job.get("services", [])]
+        for matrix in job.get("parallel", {}).get("matrix", []):
+            names = [
+                str(name).replace(f"${{{var}}}", value)
+                for name in names
+                for var, values in matrix.items()
+                for value in values
+            ]
+        images += [str(name) for name in names if name]
+    return images
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
