@@ -117,6 +117,7 @@ EVERY_FEATURE = {
         _exclude: ["*.bak", "skipped"]
         _jinja_extensions: ["jinja2.ext.do"]
         _envops: {keep_trailing_newline: true}
+        _answers_file: ".answers/{{ 'copier' }}.yml"
         service_name: {type: str}
         flavours: {type: yaml, default: [vanilla, mint]}
         with_docs: {type: bool, default: false}
@@ -162,6 +163,7 @@ def test_svc_worker_renders_byte_for_byte_what_copier_renders(tmp_path: Path, te
     run_copy(str(source), tmp_path / "svc", **options)
     theirs, ours = _tree(tmp_path / "copier"), _tree(tmp_path / "svc")
     assert ours == theirs
+    assert template == "built-in" or ".answers/copier.yml" in ours
     assert len(ours) > 5
 
 
@@ -175,6 +177,7 @@ def test_copier_worker_has_the_methods_svc_overrides() -> None:
 
     sync = inspect.signature(Worker._sync_git_index_executable_bit)
     assert list(sync.parameters) == ["self", "dst_relpath", "src_mode"]
+    assert isinstance(inspect.getattr_static(Worker, "answers_relpath"), property)
     render = inspect.signature(Worker._render_string)
     assert list(render.parameters) == ["self", "string", "extra_context"]
     assert callable(get_yield_context)

@@ -332,7 +332,8 @@ def _worker_class() -> type:
       that subprocess (a thousand of them for a thousand files) can only ever find nothing.
     - copier compiles every part of every path, and most parts hold no Jinja at all; a part
       with none of the environment's markers renders as itself, and one that has them is
-      compiled once per render instead of once per file.
+      compiled once per render instead of once per file. The same holds for the answers
+      file's path, which copier renders again for every path of the template.
     """
     from copier._jinja_ext import get_yield_context
     from copier._main import Worker
@@ -340,6 +341,11 @@ def _worker_class() -> type:
     class SvcWorker(Worker):
         def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
             return None
+
+        @property
+        def answers_relpath(self) -> Path:
+            path = str(self.answers_file or self.template.answers_relpath)
+            return Path(path) if _plain(path, self.jinja_env) else Path(super().answers_relpath)
 
         def _render_string(self, string: str, extra_context: dict[str, Any] | None = None) -> str:
             env = self.jinja_env
