@@ -181,3 +181,22 @@ def test_copier_worker_has_the_methods_svc_overrides() -> None:
     render = inspect.signature(Worker._render_string)
     assert list(render.parameters) == ["self", "string", "extra_context"]
     assert callable(get_yield_context)
+
+
+def test_copier_imports_without_its_prompt_stack() -> None:
+    """svc stands in for the names copier imports from questionary, prompt_toolkit and
+    pygments while it imports copier; a copier release importing other names from them fails
+    here, by name, instead of in every render."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from scaffold.render.copier_engine import import_copier\n"
+        "import_copier()\n"
+        "import copier._main\n"
+        "print(sorted(m for m in ('questionary', 'prompt_toolkit') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -17,7 +17,10 @@ each use covered by tests/test_engine_internals.py.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
+import sys
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,7 @@ class CopierEngine:
         return found
 
     def render(self, template_dir: Path, dest: Path, request: RenderRequest) -> dict[str, Any]:
+        import_copier()
         from copier.errors import CopierAnswersInterrupt, CopierError
         from copier.errors import UnsafeTemplateError as CopierUnsafe
         from jinja2 import TemplateError as JinjaError
@@ -310,9 +314,55 @@ COPIER = CopierEngine()
 # run_copy returns copier's Worker, whose public API does not say which answers were given
 # to which question, nor where the answers file went; copier's unsafe-template error names
 # the features it found only in its message; copier reads copier.yml (`!include`, several
-# documents) with a private function; and svc renders through a Worker of its own that
-# drops two costs per file (below). tests/test_engine_internals.py fails loudly when a copier
-# release changes any of these.
+# documents) with a private function; svc renders through a Worker of its own that drops
+# costs per file (below); and svc imports copier without its prompt stack until a prompt is
+# shown. tests/test_engine_internals.py fails loudly when a copier release changes any of these.
+
+# What copier's modules import, when they are imported, from the libraries that only show
+# prompts (questionary, prompt_toolkit, pygments' lexers for the YAML and JSON editors).
+_PROMPT_NAMES = {
+    "questionary": ("confirm", "unsafe_prompt"),
+    "questionary.prompts.common": ("Choice",),
+    "prompt_toolkit.lexers": ("PygmentsLexer",),
+    "pygments.lexers.data": ("JsonLexer", "YamlLexer"),
+}
+
+
+class _Deferred:
+    """A name copier imports from its prompt stack, imported for real on its first call."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def real(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # PygmentsLexer(YamlLexer): an argument may be deferred too.
+        resolved = [arg.real() if isinstance(arg, _Deferred) else arg for arg in args]
+        return self.real()(*resolved, **kwargs)
+
+
+@functools.cache
+def import_copier() -> None:
+    """Import copier with its prompt stack deferred: most svc commands never prompt, and
+    questionary with prompt_toolkit is a fifth of copier's import time. Modules already
+    imported for real are left as they are; the stand-ins leave `sys.modules` at once, so any
+    later import of those libraries gets the real ones."""
+    stand_ins = {}
+    for module, names in _PROMPT_NAMES.items():
+        if module not in sys.modules:
+            stand_in = types.ModuleType(module)
+            for name in names:
+                setattr(stand_in, name, _Deferred(module, name))
+            stand_ins[module] = stand_in
+    sys.modules.update(stand_ins)
+    try:
+        importlib.import_module("copier._main")
+    finally:
+        for module, stand_in in stand_ins.items():
+            if sys.modules.get(module) is stand_in:
+                del sys.modules[module]
 
 
 def run_copy(src_path: str, dst_path: Path, **options: Any) -> Any:
@@ -335,6 +385,7 @@ def _worker_class() -> type:
       compiled once per render instead of once per file. The same holds for the answers
       file's path, which copier renders again for every path of the template.
     """
+    import_copier()
     from copier._jinja_ext import get_yield_context
     from copier._main import Worker
 
@@ -402,6 +453,7 @@ def unsafe_features(err: Exception) -> str:
 
 def read_copier_config(path: Path) -> dict[str, Any]:
     """copier's own reading of copier.yml (copier._template.load_template_config)."""
+    import_copier()
     from copier._template import load_template_config
     from copier.errors import CopierError
 
