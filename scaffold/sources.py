@@ -16,7 +16,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -386,21 +386,15 @@ def _link_out(where: str, rel: object) -> SourceError:
     )
 
 
-def escaping_links(folder: Path, among: Iterable[str] | None = None) -> Iterator[Path]:
-    """Every symbolic link below `folder` (not in .git) that leads outside it, relative to it;
-    with `among`, only those of these paths (git lists a link to a folder as the link)."""
+def escaping_links(folder: Path) -> Iterator[Path]:
+    """Every symbolic link below `folder` (not in .git) that leads outside it, relative to it."""
     root = folder.resolve()
-    paths = _every_path(root) if among is None else (root / rel for rel in among)
-    for path in paths:
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            yield path.relative_to(root)
-
-
-def _every_path(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d != ".git"]
         for name in dirnames + filenames:
-            yield Path(dirpath) / name
+            path = Path(dirpath) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                yield path.relative_to(root)
 
 
 def _copy_work_tree(repo: Path, dest: Path) -> Path:

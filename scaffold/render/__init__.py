@@ -85,7 +85,10 @@ def check_contained(root: Path) -> None:
     """Refuse a render whose files hold a link that leads outside it: a later write could
     escape. What the render's own `.gitignore` ignores is no part of the service (a trusted
     hook's virtualenv links to the system Python), so it is not looked at."""
-    for rel in escaping_links(root, among=git.committed_files(root)):
+    found = list(escaping_links(root))
+    # Asking git what is ignored costs two processes: only when there is a link to excuse.
+    committed = set(git.committed_files(root)) if found else set()
+    for rel in (rel for rel in found if str(rel) in committed):
         raise TemplateError(
             f"The template made a link {rel} that points outside the service's folder; "
             "svc refuses such templates."
