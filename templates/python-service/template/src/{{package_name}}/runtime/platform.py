@@ -14,7 +14,7 @@ from . import probes
 from .client import SmartClient
 from .config import PlatformSettings
 from .health import HealthChecks
-from .identity import make_instance
+from .identity import make_instance, on_port
 from .logs import configure_logging, get_logger
 from .metrics import HttpMetrics, metrics_endpoint
 from .middleware import RequestTelemetry
@@ -39,7 +39,9 @@ class Platform:
             default_timeout=settings.health_check_timeout_seconds,
         )
         self.registry = open_registry(settings.registry_url)
-        self.registrar = Registrar(self.registry, instance, ttl=settings.registry_ttl_seconds)
+        self.registrar = Registrar(
+            self.registry, instance, ttl=settings.registry_ttl_seconds, readiness=self._not_ready
+        )
         # One smart client per app: its instance cache and retry budget are shared by all calls.
         self.client = SmartClient(
             self.registry,
@@ -57,12 +59,30 @@ class Platform:
             unit="s",
         )
         self.draining = False
+        self.announced = False
+        # Set by `serve`, which announces the port it bound; an app served otherwise (a test
+        # client, a bare `uvicorn module:app`) announces its configured port after its startup.
+        self.served = False
 
-    async def start(self) -> None:
-        if not self.draining:
-            log.info("starting", url=self.instance.url, registry=self.settings.registry_url)
-            self.registrar.start()
-            await self.registrar.first_attempt(wait_s=2.0)
+    async def announce(self, port: int) -> None:
+        """Start registering at `port`, once the app's startup is done and its socket listens.
+
+        Only the first call counts; from shutdown on, none does.
+        """
+        if self.draining or self.announced:
+            return
+        self.announced = True
+        self.instance = self.registrar.instance = on_port(self.instance, port)
+        log.info("starting", url=self.instance.url, registry=self.settings.registry_url)
+        self.registrar.start()
+        await self.registrar.first_attempt(wait_s=2.0)
+
+    async def _not_ready(self) -> str | None:
+        """Why this instance should get no traffic now, or None: what /readyz answers, for the registrar."""
+        if self.draining:
+            return "shutting down"
+        failing = [f"{r.name}: {r.output}" for r in await self.health.results() if r.status == "fail"]
+        return "; ".join(failing) or None
 
     async def begin_shutdown(self) -> None:
         """Fail readiness, stop heartbeats, deregister. Idempotent; runs on the first SIGTERM."""
@@ -116,9 +136,10 @@ def build_app(
 def _platform_lifespan(platform: Platform, inner: Lifespan | None) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        await platform.start()
         try:
             async with inner(app) if inner is not None else nullcontext() as state:
+                if not platform.served:
+                    await platform.announce(platform.instance.port)
                 yield state
         finally:
             await platform.close()
