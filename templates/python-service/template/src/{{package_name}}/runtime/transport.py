@@ -16,7 +16,6 @@ caller, so nothing after the status line can be replayed.
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -159,8 +158,8 @@ class SmartTransport(httpx.AsyncBaseTransport):
             return [(f"{url.scheme}://{url.netloc.decode('ascii')}", None)]
         if self._resolver is None:
             raise ServiceNotFound(f"cannot resolve {url}: this client has no registry")
-        bases = await self._resolver.resolve(url.host)
-        return [(base, _parse_base(base)) for base in self._balancer.order(bases)]
+        endpoints = {endpoint.key: endpoint.url for endpoint in await self._resolver.resolve(url.host)}
+        return [(key, endpoints[key]) for key in self._balancer.order(list(endpoints))]
 
     async def _attempt(self, call: _Call, key: str, base: httpx.URL | None) -> Outcome:
         remaining = call.deadline - self._clock()
@@ -202,12 +201,6 @@ class SmartTransport(httpx.AsyncBaseTransport):
             self._telemetry.out_of_budget(target=call.target)
             return None
         return wait
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_base(base: str) -> httpx.URL:
-    # Parsing a URL costs tens of microseconds; the same few instances come up on every call.
-    return httpx.URL(base)
 
 
 def _retarget(request: httpx.Request, base: httpx.URL | None, remaining: float) -> httpx.Request:
