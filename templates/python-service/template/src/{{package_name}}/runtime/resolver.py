@@ -37,7 +37,7 @@ class Endpoint:
     # The registry key: what failures are counted against, so that a new instance at the
     # address of a dead one starts with a clean record.
     key: str
-    url: httpx.URL
+    base: str  # the instance's URL without a trailing slash; a call's path is appended
 
 
 @dataclass
@@ -85,6 +85,11 @@ class Resolver:
                 return entry.endpoints
             return await self._refresh(service)
 
+    def cached(self, service: str) -> list[Endpoint] | None:
+        """The fresh cached instances of ``service``, or None when the registry must be asked."""
+        entry = self._fresh(service)
+        return None if entry is None else entry.endpoints
+
     def invalidate(self, service: str) -> None:
         """Forget the cached list, so that the next call asks the registry."""
         self._cache.pop(service, None)
@@ -107,8 +112,7 @@ class Resolver:
             log.warning("registry_unreachable_using_cached_instances", target=service)
             stale.fetched_at = self._clock()  # ask again after ttl, not on every call
             return stale.endpoints
-        # Parsed once here, not on every call: parsing a URL costs tens of microseconds.
-        by_key = {instance.key: Endpoint(instance.key, httpx.URL(instance.url)) for instance in instances}
+        by_key = {instance.key: Endpoint(instance.key, instance.url.rstrip("/")) for instance in instances}
         endpoints = [by_key[key] for key in sorted(by_key)]
         if not endpoints:
             self._cache.pop(service, None)
