@@ -59,23 +59,23 @@ class Platform:
             unit="s",
         )
         self.draining = False
-        self.announced = False
-        # Set by `serve`, which announces the port it bound; an app served otherwise (a test
-        # client, a bare `uvicorn module:app`) announces its configured port after its startup.
-        self.served = False
 
-    async def announce(self, port: int) -> None:
-        """Start registering at `port`, once the app's startup is done and its socket listens.
-
-        Only the first call counts; from shutdown on, none does.
-        """
-        if self.draining or self.announced:
-            return
-        self.announced = True
+    def listening_on(self, port: int) -> None:
+        """Record the port the server bound (`serve` calls this before the app starts)."""
         self.instance = self.registrar.instance = on_port(self.instance, port)
+
+    async def announce(self) -> None:
+        """Start registering: the app's startup is done (and, under `serve`, its socket listens).
+
+        From shutdown on, it does nothing.
+        """
+        if self.draining:
+            return
         log.info("starting", url=self.instance.url, registry=self.settings.registry_url)
         self.registrar.start()
         await self.registrar.first_attempt(wait_s=2.0)
+        # The registrar asked readiness before registering: those results say "not registered yet".
+        self.health.forget()
 
     async def _not_ready(self) -> str | None:
         """Why this instance should get no traffic now, or None: what /readyz answers, for the registrar."""
@@ -138,8 +138,8 @@ def _platform_lifespan(platform: Platform, inner: Lifespan | None) -> Lifespan:
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
         try:
             async with inner(app) if inner is not None else nullcontext() as state:
-                if not platform.served:
-                    await platform.announce(platform.instance.port)
+                # After the team's startup code: an instance is listed only once it can serve.
+                await platform.announce()
                 yield state
         finally:
             await platform.close()

@@ -5,7 +5,8 @@
 The port is bound (and listens) before anything else: an explicit PORT that is taken stops
 the start (exit 2) before the app starts or registers; an unset PORT takes the service's
 default port when free and any free port otherwise. The instance registers, at the port it
-got, only after the app's startup has finished and uvicorn serves the socket.
+got, at the end of the app's startup (the platform's lifespan, around the team's): the socket
+listens already, and connections made meanwhile wait in its backlog until uvicorn serves it.
 
 uvicorn closes its listening socket as soon as SIGTERM arrives and runs the lifespan shutdown
 last, so failing readiness and deregistering must happen before uvicorn starts to stop:
@@ -54,12 +55,6 @@ class GracefulServer(uvicorn.Server):
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        # The lifespan startup (the team's included) is done and the socket serves: register now.
-        if self.started and not self.should_exit and sockets:
-            await self._platform.announce(sockets[0].getsockname()[1])
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not uvicorn's handler: it would stop at once, and re-raise the signal after a clean exit.
@@ -146,7 +141,7 @@ def serve(app: FastAPI, settings: PlatformSettings) -> None:
         sys.exit(CONFIG_ERROR)
     why = {"reason": f"port {settings.default_port} is taken"} if listener.fallback else {}
     log.info("listening", host=settings.host, port=listener.port, **why)
-    get_platform(app).served = True
+    get_platform(app).listening_on(listener.port)
     config = uvicorn.Config(
         app,
         host=settings.host,
