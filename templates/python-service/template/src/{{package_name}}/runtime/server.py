@@ -28,6 +28,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from types import FrameType
+from typing import NoReturn
 
 import uvicorn
 from fastapi import FastAPI
@@ -134,11 +135,10 @@ def serve(app: FastAPI, settings: PlatformSettings) -> None:
     """Serve `app` on HOST:PORT until SIGTERM or SIGINT; exit 0 after a graceful stop."""
     try:
         listener = listen(settings.host, settings.port, settings.default_port)
+    except PortTaken as error:
+        _refuse(settings, f"{error}; unset PORT to take a free port")
     except OSError as error:
-        reason = str(error) if isinstance(error, PortTaken) else f"cannot listen on {settings.host}: {error}"
-        hint = "; unset PORT to take a free port" if isinstance(error, PortTaken) else ""
-        print(f"{settings.service_name}: {reason}{hint}", file=sys.stderr)
-        sys.exit(CONFIG_ERROR)
+        _refuse(settings, f"cannot listen on {settings.host}: {error}")
     why = {"reason": f"port {settings.default_port} is taken"} if listener.fallback else {}
     log.info("listening", host=settings.host, port=listener.port, **why)
     get_platform(app).listening_on(listener.port)
@@ -159,3 +159,8 @@ def serve(app: FastAPI, settings: PlatformSettings) -> None:
         listener.sock.close()
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def _refuse(settings: PlatformSettings, reason: str) -> NoReturn:
+    print(f"{settings.service_name}: {reason}", file=sys.stderr)
+    sys.exit(CONFIG_ERROR)
