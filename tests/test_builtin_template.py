@@ -392,7 +392,7 @@ def test_service_serves_registers_and_stops_cleanly_on_sigterm(
 
 @pytest.mark.slow
 def test_default_port_is_the_answered_port(rendered: Rendered, python: Path) -> None:
-    script = f"from {rendered.package}.settings import Settings; print(Settings().port)"
+    script = f"from {rendered.package}.settings import Settings; print(Settings.default_port)"
     assert run_checked([str(python), "-c", script]).strip() == str(rendered.port)
 
 
@@ -401,9 +401,8 @@ def test_default_port_is_the_answered_port(rendered: Rendered, python: Path) -> 
 def test_service_serves_while_the_registry_is_unreachable(
     rendered: Rendered, python: Path, tmp_path: Path
 ) -> None:
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("")
-    env = {"SVC_REGISTRY_URL": f"sqlite://{blocker / 'registry.db'}", "SVC_DRAIN_SECONDS": "0"}
+    # An etcd that does not answer: an unwritable registry file is a configuration error instead.
+    env = {"SVC_REGISTRY_URL": f"etcd://127.0.0.1:{free_port()}", "SVC_DRAIN_SECONDS": "0"}
     with running_service(
         [str(python), "-m", rendered.package], port=free_port(), env=env, log_path=tmp_path / "service.log"
     ) as service:

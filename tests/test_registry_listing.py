@@ -184,6 +184,43 @@ def test_svc_registry_ls_shows_the_realms_instances(runtime: ModuleType, tmp_pat
     assert "No live instances in realm 'prod'" in empty.output
 
 
+def test_svc_registry_ls_and_radar_take_the_realm_from_svc_realm_unless_given(
+    runtime: ModuleType, tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from scaffold.cli import main
+
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    write(
+        runtime,
+        url,
+        [
+            (instance(runtime, "billing", "billing-a", realm="staging", port=free_port()), 60),
+            (instance(runtime, "identity", "identity-a", port=free_port()), 60),
+        ],
+    )
+
+    def listed(*args: str, realm: str | None) -> list[str]:
+        result = CliRunner().invoke(
+            main, ["registry", "ls", "--registry", url, "--json", *args], env={"SVC_REALM": realm}
+        )
+        assert result.exit_code == 0, result.output
+        return [record["instance"] for record in json.loads(result.output)]
+
+    assert listed(realm="staging") == ["billing-a"]
+    assert listed("--realm", "dev", realm="staging") == ["identity-a"]
+    assert listed(realm=None) == ["identity-a"]
+    radar = CliRunner().invoke(
+        main, ["radar", "run", "--registry", url, "--json", "--timeout", "2"], env={"SVC_REALM": "staging"}
+    )
+    report = json.loads(radar.output)
+    assert report["realm"] == "staging"
+    assert [service["service"] for service in report["services"]] == ["billing"]
+
+
 def test_svc_registry_ls_exits_2_when_the_registry_is_unreachable() -> None:
     from click.testing import CliRunner
 

@@ -107,10 +107,10 @@ class EchoServer:
         self.process.wait()
 
 
-def start_echo(app_dir: Path, name: str) -> EchoServer:
-    """Run the echo app under uvicorn on a free loopback port (another one if that was taken)."""
-    for _ in range(3):
-        port = free_port()
+def start_echo(app_dir: Path, name: str, at_port: int | None = None) -> EchoServer:
+    """Run the echo app under uvicorn on `at_port`, else on a free loopback port (another one if taken)."""
+    for _ in range(3 if at_port is None else 1):
+        port = at_port or free_port()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -486,6 +486,45 @@ def test_calls_succeed_when_one_of_two_instances_is_killed(
     finally:
         survivor.kill()
         victim.kill()
+
+
+def test_a_new_instance_at_a_dead_ones_address_is_not_set_aside_for_it(
+    request: pytest.FixtureRequest,
+    backend: Backend,
+    client_module: ModuleType,
+    app_dir: Path,
+) -> None:
+    from svc_under_test.runtime.balancer import Balancer
+
+    service = f"reborn-{backend.name}"
+    survivor, victim = start_echo(app_dir, "survivor"), start_echo(app_dir, "victim")
+    replacement = None
+    try:
+        backend.register(backend.instance(service, survivor), backend.instance(service, victim))
+        victim.kill()
+
+        async def story(client: Any) -> list[str]:
+            # The dead instance is refused once, then set aside (for long: see the balancer).
+            for _ in range(4):
+                await client.get(f"service://{service}/whoami")
+            nonlocal replacement
+            replacement = start_echo(app_dir, "replacement", at_port=victim.port)
+            registry = backend.open()
+            try:
+                await registry.deregister(backend.instance(service, victim))
+                await registry.register(backend.instance(service, replacement), 300)
+            finally:
+                await registry.aclose()
+            return [(await client.get(f"service://{service}/whoami")).json()["server"] for _ in range(20)]
+
+        seen = call(backend, client_module, story, balancer=Balancer(aside_seconds=600), cache_ttl=0)
+        # Least-outstanding with random ties spreads sequential calls over both healthy instances.
+        assert "replacement" in seen
+        assert set(seen) == {"survivor", "replacement"}
+    finally:
+        for server in (survivor, victim, replacement):
+            if server is not None:
+                server.kill()
 
 
 def test_calls_go_on_with_the_last_known_instances_when_etcd_dies(

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from etcd_cluster import EtcdCluster, etcd_cluster
+from etcd_cluster import etcd_cluster
 from helpers import free_port, wait_until
 
+from scaffold.errors import RegistryError
 from scaffold.registry import list_instances
 
 pytestmark = pytest.mark.slow
@@ -125,25 +126,41 @@ def render(root: Path, service_name: str) -> Path:
     return target
 
 
-def start(project: Path, name: str, module: str, etcd: EtcdCluster, logs: Path) -> Service:
-    port = free_port()
+def start(
+    project: Path, name: str, module: str, registry_url: str, logs: Path, *, port: int | None = None
+) -> Service:
+    """Start the service on `port`, or, without one, on the port it chooses (read from the registry)."""
     log = logs / f"{name}.log"
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "PORT" and not key.startswith("SVC_")},
         "PYTHONPATH": str(project / "src"),
         "HOST": "127.0.0.1",
-        "PORT": str(port),
         "SVC_REALM": REALM,
-        "SVC_REGISTRY_URL": etcd.registry_url,
+        "SVC_REGISTRY_URL": registry_url,
         "SVC_INSTANCE_ID": name,
         "SVC_LOG_FORMAT": "json",
         "SVC_DRAIN_SECONDS": "0",
     }
+    if port is not None:
+        env["PORT"] = str(port)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    service = Service(name, port, process, log)
+    service = Service(name, port or 0, process, log)
+    if port is None:
+
+        def registered() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited:\n{log.read_text(errors='replace')}")
+            try:
+                ports = [r.port for r in list_instances(registry_url, REALM) if r.instance == name]
+            except RegistryError:  # no service has created the registry file yet
+                return False
+            service.port = ports[0] if ports else 0
+            return bool(ports)
+
+        wait_until(registered, timeout=60, what=f"{name} to register")
     wait_until(service.live, timeout=60, what=f"{name} to answer /livez")
     return service
 
@@ -159,9 +176,12 @@ def fleet(tmp_path: Path) -> Iterator[dict[str, Service]]:
     services: dict[str, Service] = {}
     with etcd_cluster(tmp_path) as etcd:
         try:
-            services["identity-1"] = start(identity, "identity-1", "identity", etcd, logs)
-            services["identity-2"] = start(identity, "identity-2", "identity", etcd, logs)
-            services["billing-1"] = start(billing, "billing-1", "billing.with_whois", etcd, logs)
+            for name, project, module in (
+                ("identity-1", identity, "identity"),
+                ("identity-2", identity, "identity"),
+                ("billing-1", billing, "billing.with_whois"),
+            ):
+                services[name] = start(project, name, module, etcd.registry_url, logs, port=free_port())
             wait_until(
                 lambda: len(list_instances(etcd.registry_url, REALM)) == 3,
                 timeout=30,
@@ -211,3 +231,30 @@ def test_billing_calls_identity_by_name_and_survives_losing_an_instance(
 
     assert fleet["identity-2"].stop() == 0
     assert billing.stop() == 0
+
+
+def test_two_services_started_with_their_default_ports_both_serve_and_register(tmp_path: Path) -> None:
+    # Both were generated with the default port (8000): the second takes a free one instead.
+    identity, billing = render(tmp_path, "identity"), render(tmp_path, "billing")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    registry_url = f"sqlite:///{tmp_path / 'registry.db'}"
+    started: list[Service] = []
+    try:
+        started.append(start(identity, "identity-1", "identity", registry_url, logs))
+        started.append(start(billing, "billing-1", "billing", registry_url, logs))
+
+        listed = {(r.service, r.port) for r in list_instances(registry_url, REALM)}
+        assert listed == {("identity", started[0].port), ("billing", started[1].port)}
+        assert started[0].port != started[1].port
+        for service in started:
+            answer = httpx.get(f"{service.url}/v1/greetings/ada", trust_env=False)
+            assert answer.json() == {"message": "Hello, ada!"}
+            said = [line for line in service.log_lines() if line.get("event") == "listening"]
+            assert [line["port"] for line in said] == [service.port]
+            assert service.stop() == 0
+    finally:
+        for service in started:
+            if service.process.poll() is None:
+                service.process.kill()
+                service.process.wait()

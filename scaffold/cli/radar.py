@@ -26,7 +26,13 @@ def radar() -> None:
 def _radar_options(func: F) -> F:
     options = [
         click.argument("paths", nargs=-1, type=click.Path(file_okay=False, path_type=Path)),
-        click.option("--realm", default="dev", show_default=True, help="Realm whose instances to check."),
+        click.option(
+            "--realm",
+            envvar="SVC_REALM",
+            default="dev",
+            show_default=True,
+            help="Realm whose instances to check (default: SVC_REALM, else dev).",
+        ),
         click.option(
             "--registry", "registry_url", metavar="URL", help="Registry (default: SVC_REGISTRY_URL)."
         ),

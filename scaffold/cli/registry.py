@@ -13,7 +13,12 @@ def registry() -> None:
 
 
 @registry.command("ls")
-@click.option("--realm", default="dev", show_default=True, help="The realm to list.")
+@click.option(
+    "--realm",
+    envvar="SVC_REALM",
+    default="dev",
+    help="The realm to list (default: SVC_REALM, else dev).",
+)
 @click.option(
     "--registry",
     "registry_url",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .app import create_app
 from .runtime import serve
+from .runtime.config import load_settings
 from .settings import Settings
 
 
 def main() -> None:
-    settings = Settings()
+    # A configuration mistake stops the start here: one line on stderr, exit 2.
+    settings = load_settings(Settings)
     serve(create_app(settings), settings)
 
 

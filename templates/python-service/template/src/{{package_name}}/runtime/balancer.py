@@ -7,6 +7,9 @@ call would first try it and pay a failed attempt (a retry, and budget) each time
 Instances that fail are therefore moved to the back of the line for a while (passive
 outlier ejection, as Envoy does), but never dropped: when every instance has failed
 recently, they are still tried, in the order in which they come back.
+
+Instances are tracked by their registry key (plain URLs by scheme, host and port): a new
+instance at the address of a dead one is not set aside for its predecessor's failures.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from .client_telemetry import ClientTelemetry
 from .logs import current_request_id
 from .resolver import Resolver, ServiceNotFound
 from .retry import RetryPolicy
-from .transport import DeadlineExceeded, SmartTransport
+from .transport import CallRules, DeadlineExceeded, SmartTransport, SyncSmartTransport
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -55,25 +55,22 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class _Wiring:
-    """What both clients build their SmartTransport from."""
+    """What both clients build their transport from."""
 
     registry: Registry | None
     realm: str
     policy: RetryPolicy | None
     cache_ttl: float
-    inner: httpx.AsyncBaseTransport | None
     balancer: Balancer | None
     metrics_registry: CollectorRegistry | None
 
-    def transport(self) -> SmartTransport:
-        resolver = None
-        if self.registry is not None:
-            resolver = Resolver(self.registry, self.realm, ttl=self.cache_ttl)
-        return SmartTransport(
-            resolver,
+    def resolver(self) -> Resolver | None:
+        return None if self.registry is None else Resolver(self.registry, self.realm, ttl=self.cache_ttl)
+
+    def rules(self) -> CallRules:
+        return CallRules(
             policy=self.policy,
-            inner=self.inner,
-            balancer=self.balancer or Balancer(),
+            balancer=self.balancer,
             telemetry=ClientTelemetry(self.metrics_registry or REGISTRY),
         )
 
@@ -119,10 +116,9 @@ class SmartClient(httpx.AsyncClient):
         async def add_request_id(request: httpx.Request) -> None:
             _set_request_id(request, request_id)
 
+        wiring = _Wiring(registry, realm, policy, cache_ttl, balancer, metrics_registry)
         super().__init__(
-            transport=_Wiring(
-                registry, realm, policy, cache_ttl, transport, balancer, metrics_registry
-            ).transport(),
+            transport=SmartTransport(wiring.resolver(), rules=wiring.rules(), inner=transport),
             timeout=timeout,
             trust_env=trust_env,
             headers=_user_agent_headers(user_agent, headers),
@@ -134,10 +130,11 @@ class SmartClient(httpx.AsyncClient):
 class SyncSmartClient(httpx.Client):
     """The smart client for synchronous code (scripts, CLIs, sync endpoints).
 
-    Requests run on a private event loop in a background thread. The client takes the
-    registry over: its connections belong to that loop, so ``close()`` closes it too
-    (give this client a registry of its own). The request ID is read in the calling
-    thread, where the caller's context lives. Arguments are those of ``SmartClient``.
+    Calls are sent from the calling thread, as with ``httpx.Client``; only the registry,
+    which is asynchronous, is read on a private event loop in a background thread, when the
+    cached instance list is stale. The client takes the registry over: its connections
+    belong to that loop, so ``close()`` closes it too (give this client a registry of its
+    own). Arguments are those of ``SmartClient``, but ``transport`` is a synchronous one.
     """
 
     def __init__(
@@ -150,23 +147,31 @@ class SyncSmartClient(httpx.Client):
         cache_ttl: float = 2.0,
         request_id: Callable[[], str | None] = current_request_id,
         user_agent: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None,
         balancer: Balancer | None = None,
         metrics_registry: CollectorRegistry | None = None,
         trust_env: bool = False,
         headers: Any = None,
         **kwargs: Any,
     ) -> None:
-        wiring = _Wiring(registry, realm, policy, cache_ttl, transport, balancer, metrics_registry)
-        bridge = _LoopBridge(wiring.transport, registry)
+        wiring = _Wiring(registry, realm, policy, cache_ttl, balancer, metrics_registry)
+        self._registry_loop = _RegistryLoop(registry) if registry is not None else None
+        run = self._registry_loop.run if self._registry_loop is not None else None
         super().__init__(
-            transport=bridge,
+            transport=SyncSmartTransport(wiring.resolver(), run, rules=wiring.rules(), inner=transport),
             timeout=timeout,
             trust_env=trust_env,
             headers=_user_agent_headers(user_agent, headers),
             event_hooks={"request": [lambda request: _set_request_id(request, request_id)]},
             **kwargs,
         )
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._registry_loop is not None:
+                self._registry_loop.close()
 
 
 def _set_request_id(request: httpx.Request, request_id: Callable[[], str | None]) -> None:
@@ -176,62 +181,24 @@ def _set_request_id(request: httpx.Request, request_id: Callable[[], str | None]
             request.headers[REQUEST_ID_HEADER] = value
 
 
-class _LoopBridge(httpx.BaseTransport):
-    """A sync transport that runs an async one on its own event loop thread."""
+class _RegistryLoop:
+    """An event loop in a background thread, where the sync client's registry lives."""
 
-    def __init__(
-        self, make_transport: Callable[[], httpx.AsyncBaseTransport], registry: Registry | None
-    ) -> None:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smart-client-loop", daemon=True)
         self._thread.start()
 
-        async def make() -> httpx.AsyncBaseTransport:
-            return make_transport()  # built on its loop, where its locks will live
-
-        self._transport = self._run(make())
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        copy = httpx.Request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            content=request.read(),
-            extensions=request.extensions,
-        )
-        return self._run(self._send(copy))
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def close(self) -> None:
         if self._loop.is_closed():
             return
         try:
-            self._run(self._aclose())
+            self.run(self._registry.aclose())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
             self._loop.close()
-
-    async def _aclose(self) -> None:
-        try:
-            await self._transport.aclose()
-        finally:
-            if self._registry is not None:
-                await self._registry.aclose()
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        response = await self._transport.handle_async_request(request)
-        try:
-            # Raw bytes: the sync client decodes Content-Encoding itself.
-            raw = b"".join([chunk async for chunk in response.aiter_raw()])
-        finally:
-            await response.aclose()
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=httpx.ByteStream(raw),
-            extensions={k: v for k, v in response.extensions.items() if k != "network_stream"},
-        )
-
-    def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()

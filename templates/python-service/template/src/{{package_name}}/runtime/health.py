@@ -95,6 +95,10 @@ class HealthChecks:
         )
         self._cached = None
 
+    def forget(self) -> None:
+        """Drop the cached results: the next probe runs the checks again."""
+        self._cached = None
+
     async def results(self) -> list[CheckResult]:
         """Results of every check, at most `cache_seconds` old, so probes never pile onto a dependency."""
         async with self._lock:

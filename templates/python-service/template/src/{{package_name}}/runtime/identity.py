@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 
@@ -40,16 +41,26 @@ def advertised_address(settings: PlatformSettings) -> str:
 
 
 def make_instance(settings: PlatformSettings) -> Instance:
+    """This instance, at the port it means to listen on (`on_port` sets the one it got)."""
     address = advertised_address(settings)
-    host = f"[{address}]" if ":" in address else address
     instance_id = settings.instance_id or f"{settings.service_name}-{secrets.token_hex(4)}"
     return Instance(
         service=settings.service_name,
         realm=settings.realm,
         instance=instance_id,
         address=address,
-        port=settings.port,
-        url=f"http://{host}:{settings.port}",
+        port=settings.preferred_port,
+        url=_url(address, settings.preferred_port),
         version=service_version(settings.service_name),
         started_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
+
+
+def on_port(instance: Instance, port: int) -> Instance:
+    """`instance` as reached at `port`: the one the server bound, which PORT=0 or a taken default changes."""
+    return replace(instance, port=port, url=_url(instance.address, port))
+
+
+def _url(address: str, port: int) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{port}"

@@ -14,7 +14,7 @@ from . import probes
 from .client import SmartClient
 from .config import PlatformSettings
 from .health import HealthChecks
-from .identity import make_instance
+from .identity import make_instance, on_port
 from .logs import configure_logging, get_logger
 from .metrics import HttpMetrics, metrics_endpoint
 from .middleware import RequestTelemetry
@@ -39,7 +39,9 @@ class Platform:
             default_timeout=settings.health_check_timeout_seconds,
         )
         self.registry = open_registry(settings.registry_url)
-        self.registrar = Registrar(self.registry, instance, ttl=settings.registry_ttl_seconds)
+        self.registrar = Registrar(
+            self.registry, instance, ttl=settings.registry_ttl_seconds, readiness=self._not_ready
+        )
         # One smart client per app: its instance cache and retry budget are shared by all calls.
         self.client = SmartClient(
             self.registry,
@@ -58,11 +60,29 @@ class Platform:
         )
         self.draining = False
 
-    async def start(self) -> None:
-        if not self.draining:
-            log.info("starting", url=self.instance.url, registry=self.settings.registry_url)
-            self.registrar.start()
-            await self.registrar.first_attempt(wait_s=2.0)
+    def listening_on(self, port: int) -> None:
+        """Record the port the server bound (`serve` calls this before the app starts)."""
+        self.instance = self.registrar.instance = on_port(self.instance, port)
+
+    async def announce(self) -> None:
+        """Start registering: the app's startup is done (and, under `serve`, its socket listens).
+
+        From shutdown on, it does nothing.
+        """
+        if self.draining:
+            return
+        log.info("starting", url=self.instance.url, registry=self.settings.registry_url)
+        self.registrar.start()
+        await self.registrar.first_attempt(wait_s=2.0)
+        # The registrar asked readiness before registering: those results say "not registered yet".
+        self.health.forget()
+
+    async def _not_ready(self) -> str | None:
+        """Why this instance should get no traffic now, or None: what /readyz answers, for the registrar."""
+        if self.draining:
+            return "shutting down"
+        failing = [f"{r.name}: {r.output}" for r in await self.health.results() if r.status == "fail"]
+        return "; ".join(failing) or None
 
     async def begin_shutdown(self) -> None:
         """Fail readiness, stop heartbeats, deregister. Idempotent; runs on the first SIGTERM."""
@@ -116,9 +136,10 @@ def build_app(
 def _platform_lifespan(platform: Platform, inner: Lifespan | None) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        await platform.start()
         try:
             async with inner(app) if inner is not None else nullcontext() as state:
+                # After the team's startup code: an instance is listed only once it can serve.
+                await platform.announce()
                 yield state
         finally:
             await platform.close()

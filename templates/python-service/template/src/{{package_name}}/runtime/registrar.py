@@ -1,6 +1,10 @@
 # Managed by the svc python-service template: `svc update` keeps this file current.
 # A local edit meets the next template change as a merge conflict: change it upstream.
-"""Keeps this instance registered: register, renew at ttl/3, register again when lost, retry with backoff.
+"""Keeps this instance registered while it is ready: register, renew at ttl/3, retry with backoff.
+
+Readiness is asked before every registration and renewal: an instance whose readiness
+fails is deregistered (callers stop picking it within their cache's lifetime) and
+registered again once it passes. The entry itself never changes shape.
 
 `stop()` cancels the heartbeats before it deregisters: the other order lets a last heartbeat
 find the entry gone and register the dying instance again.
@@ -12,11 +16,18 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 from .logs import get_logger
 from .registry import Instance, RegistrationLost, Registry, RegistryUnavailable
 
 log = get_logger(__name__)
+
+Readiness = Callable[[], Awaitable[str | None]]  # why the instance is not ready, or None when it is
+
+
+async def _always_ready() -> str | None:
+    return None
 
 
 class Registrar:
@@ -26,12 +37,14 @@ class Registrar:
         instance: Instance,
         *,
         ttl: float,
+        readiness: Readiness = _always_ready,
         backoff_base: float = 0.5,
         backoff_cap: float = 15.0,
     ) -> None:
         self.registry = registry
         self.instance = instance
         self.ttl = ttl
+        self._readiness = readiness
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._task: asyncio.Task[None] | None = None
@@ -84,9 +97,15 @@ class Registrar:
     async def _keep_registered(self) -> None:
         failures = 0
         while not self._stopped:
+            not_ready = await self._readiness()
+            if self._stopped:
+                break
             try:
                 self._in_call = True
-                await self._register_or_renew()
+                if not_ready is None:
+                    await self._register_or_renew()
+                else:
+                    await self._withdraw(not_ready)
             except RegistrationLost:
                 self._first_attempt.set()
                 log.warning("registration lost; registering again", key=self.instance.key)
@@ -116,6 +135,13 @@ class Registrar:
             log.info("registered", key=self.instance.key, url=self.instance.url, ttl_s=self.ttl)
         self.last_renewed = time.monotonic()
         self.last_error = None
+
+    async def _withdraw(self, reason: str) -> None:
+        if self.registered:
+            await self.registry.deregister(self.instance)
+            self.registered = False
+            log.warning("deregistered_while_not_ready", key=self.instance.key, reason=reason)
+        self.last_error = f"not registered while not ready ({reason})"
 
     def _note_failure(self, error: Exception) -> None:
         if not isinstance(error, RegistryUnavailable):

@@ -1,6 +1,6 @@
 # Managed by the svc python-service template: `svc update` keeps this file current.
 # A local edit meets the next template change as a merge conflict: change it upstream.
-"""Turns a service name into the base URLs of its live instances, in the caller's realm.
+"""Turns a service name into its live instances (registry key and base URL), in the caller's realm.
 
 Lists are cached for a short ``ttl`` and fetched again when stale, one fetch per service
 at a time. When the registry cannot be reached, the last known list is used (static
@@ -30,14 +30,24 @@ class ServiceNotFound(httpx.TransportError):
     """No live instance of the service in the caller's realm is known."""
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One live instance as the client sees it."""
+
+    # The registry key: what failures are counted against, so that a new instance at the
+    # address of a dead one starts with a clean record.
+    key: str
+    base: str  # the instance's URL without a trailing slash; a call's path is appended
+
+
 @dataclass
 class _Entry:
-    urls: list[str]
+    endpoints: list[Endpoint]
     fetched_at: float
 
 
 class Resolver:
-    """Cached ``service name -> [instance base URL]`` lookups within one realm.
+    """Cached ``service name -> [Endpoint]`` lookups within one realm.
 
     There is deliberately no way to name another realm: cross-realm calls must use an
     explicit ``https://`` URL.
@@ -62,18 +72,23 @@ class Resolver:
     def realm(self) -> str:
         return self._realm
 
-    async def resolve(self, service: str) -> list[str]:
-        """Base URLs of ``service``'s live instances; raises ``ServiceNotFound`` if none."""
+    async def resolve(self, service: str) -> list[Endpoint]:
+        """``service``'s live instances; raises ``ServiceNotFound`` if none."""
         entry = self._fresh(service)
         if entry is not None:
-            return entry.urls
+            return entry.endpoints
         lock = self._locks.setdefault(service, asyncio.Lock())
         async with lock:
             # Whoever held the lock before us may have just refreshed the list.
             entry = self._fresh(service)
             if entry is not None:
-                return entry.urls
+                return entry.endpoints
             return await self._refresh(service)
+
+    def cached(self, service: str) -> list[Endpoint] | None:
+        """The fresh cached instances of ``service``, or None when the registry must be asked."""
+        entry = self._fresh(service)
+        return None if entry is None else entry.endpoints
 
     def invalidate(self, service: str) -> None:
         """Forget the cached list, so that the next call asks the registry."""
@@ -85,7 +100,7 @@ class Resolver:
             return entry
         return None
 
-    async def _refresh(self, service: str) -> list[str]:
+    async def _refresh(self, service: str) -> list[Endpoint]:
         stale = self._cache.get(service)
         try:
             instances = await self._registry.lookup(self._realm, service)
@@ -96,10 +111,11 @@ class Resolver:
                 ) from exc
             log.warning("registry_unreachable_using_cached_instances", target=service)
             stale.fetched_at = self._clock()  # ask again after ttl, not on every call
-            return stale.urls
-        urls = sorted({instance.url for instance in instances})
-        if not urls:
+            return stale.endpoints
+        by_key = {instance.key: Endpoint(instance.key, instance.url.rstrip("/")) for instance in instances}
+        endpoints = [by_key[key] for key in sorted(by_key)]
+        if not endpoints:
             self._cache.pop(service, None)
             raise ServiceNotFound(f"no live instance of {service!r} in realm {self._realm!r}")
-        self._cache[service] = _Entry(urls, self._clock())
-        return urls
+        self._cache[service] = _Entry(endpoints, self._clock())
+        return endpoints

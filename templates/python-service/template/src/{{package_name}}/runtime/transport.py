@@ -19,14 +19,15 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from .balancer import Balancer
 from .client_telemetry import ClientTelemetry
-from .resolver import Resolver, ServiceNotFound
+from .resolver import Endpoint, Resolver, ServiceNotFound
 from .retry import (
     GATEWAY_STATUSES,
     RetryBudget,
@@ -57,11 +58,117 @@ class _Call:
     target: str
     started: float
     deadline: float
+    budget: RetryBudget
+    replay_safe: bool
     attempts: int = 0
+    # (balancer key, base URL to send to, or None for the URL as it is), in order of preference.
+    candidates: list[tuple[str, str | None]] = field(default_factory=list)
     url: httpx.URL = field(init=False)
 
     def __post_init__(self) -> None:
         self.url = self.request.url
+
+
+class CallRules:
+    """What the async and the sync transports share: where attempts go, when to retry, what is recorded.
+
+    The transports only do the I/O: send an attempt, sleep before the next one.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy | None = None,
+        balancer: Balancer | None = None,
+        telemetry: ClientTelemetry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.balancer = balancer or Balancer()
+        self.telemetry = telemetry or ClientTelemetry()
+        self.clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def begin(self, request: httpx.Request) -> _Call:
+        started = self.clock()
+        target = request.url.host
+        budget = self._budgets.get(target)
+        if budget is None:
+            budget = self._budgets[target] = RetryBudget.for_policy(self.policy)
+        budget.record_request()
+        deadline = float(request.extensions.get("deadline", self.policy.deadline))
+        return _Call(request, target, started, started + deadline, budget, is_replay_safe(request))
+
+    def plan(self, call: _Call, endpoints: list[Endpoint] | None) -> None:
+        """Order the instances to try; `endpoints` is None for a plain URL, sent as it is."""
+        if endpoints is None:
+            url = call.request.url
+            call.candidates = [(f"{url.scheme}://{url.netloc.decode('ascii')}", None)]
+        elif len(endpoints) == 1:
+            call.candidates = [(endpoints[0].key, endpoints[0].base)]
+        else:
+            urls = {endpoint.key: endpoint.base for endpoint in endpoints}
+            call.candidates = [(key, urls[key]) for key in self.balancer.order(list(urls))]
+
+    def next_attempt(self, call: _Call) -> tuple[str, httpx.Request, float]:
+        """(balancer key, the request to send, seconds left); raises `DeadlineExceeded` when none are."""
+        key, base = call.candidates[call.attempts % len(call.candidates)]
+        call.attempts += 1
+        remaining = call.deadline - self.clock()
+        if remaining <= 0:
+            raise DeadlineExceeded(f"deadline passed before attempt {call.attempts}")
+        outgoing = _retarget(call.request, base, remaining)
+        call.url = outgoing.url
+        self.balancer.started(key)
+        return key, outgoing, remaining
+
+    def answered(self, key: str, outcome: Outcome) -> None:
+        self.balancer.finished(key)
+        if isinstance(outcome, httpx.Response):
+            if outcome.status_code in GATEWAY_STATUSES:
+                self.balancer.failed(key)
+            else:
+                self.balancer.succeeded(key)
+        else:
+            self.balancer.failed(key, definite=isinstance(outcome, _DEFINITE))
+
+    def timed_out(self, call: _Call, key: str) -> DeadlineExceeded:
+        self.balancer.finished(key)
+        self.balancer.failed(key)
+        return DeadlineExceeded(f"deadline passed during attempt {call.attempts}")
+
+    def wait_before_retry(self, call: _Call, outcome: Outcome) -> float | None:
+        """Seconds to wait before the next attempt, or None when there is none."""
+        if isinstance(outcome, httpx.Response):
+            reason = reason_for_status(outcome.status_code, call.replay_safe)
+        else:
+            reason = reason_for_error(outcome, call.replay_safe)
+        if reason is None or call.attempts >= self.policy.max_attempts:
+            return None
+        wait = self.policy.backoff(call.attempts, self._rng)
+        if isinstance(outcome, httpx.Response):
+            wait = max(wait, retry_after(outcome))
+        if self.clock() + wait >= call.deadline:
+            return None  # the answer we have is better than a timeout
+        if not call.budget.try_spend():
+            self.telemetry.out_of_budget(target=call.target)
+            return None
+        self.telemetry.retry(
+            target=call.target, url=str(call.url), reason=reason, attempt=call.attempts, wait=wait
+        )
+        return wait
+
+    def finish(self, call: _Call, status: int | str) -> None:
+        self.telemetry.call(
+            target=call.target,
+            method=call.request.method,
+            url=str(call.url),
+            status=status,
+            attempts=call.attempts,
+            seconds=self.clock() - call.started,
+        )
 
 
 class SmartTransport(httpx.AsyncBaseTransport):
@@ -75,151 +182,150 @@ class SmartTransport(httpx.AsyncBaseTransport):
         self,
         resolver: Resolver | None,
         *,
-        policy: RetryPolicy | None = None,
+        rules: CallRules | None = None,
         inner: httpx.AsyncBaseTransport | None = None,
-        balancer: Balancer | None = None,
-        telemetry: ClientTelemetry | None = None,
-        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
     ) -> None:
         self._resolver = resolver
-        self._policy = policy or RetryPolicy()
+        self._rules = rules or CallRules()
         self._inner = inner or httpx.AsyncHTTPTransport()
-        self._balancer = balancer or Balancer()
-        self._telemetry = telemetry or ClientTelemetry()
-        self._clock = clock
         self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
-        self._budgets: dict[str, RetryBudget] = {}
 
     @property
     def balancer(self) -> Balancer:
-        return self._balancer
+        return self._rules.balancer
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        started = self._clock()
-        deadline = float(request.extensions.get("deadline", self._policy.deadline))
-        call = _Call(request, request.url.host, started, started + deadline)
-        status: int | str = "error"
+        call = self._rules.begin(request)
         try:
             response = await self._run(call)
-            status = response.status_code
-            return response
         except Exception as exc:
-            status = type(exc).__name__
+            self._rules.finish(call, type(exc).__name__)
             raise
-        finally:
-            self._telemetry.call(
-                target=call.target,
-                method=request.method,
-                url=str(call.url),
-                status=status,
-                attempts=call.attempts,
-                seconds=self._clock() - started,
-            )
+        self._rules.finish(call, response.status_code)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
     async def _run(self, call: _Call) -> httpx.Response:
-        budget = self._budgets.setdefault(call.target, RetryBudget.for_policy(self._policy))
-        budget.record_request()
         await call.request.aread()  # the body is sent again on a retry, so keep it
-        candidates = await self._candidates(call.request)
-        replay_safe = is_replay_safe(call.request)
+        self._rules.plan(call, await self._endpoints(call.request.url))
         while True:
-            key, base = candidates[call.attempts % len(candidates)]
-            call.attempts += 1
-            outcome = await self._attempt(call, key, base)
-            if isinstance(outcome, httpx.Response):
-                reason = reason_for_status(outcome.status_code, replay_safe)
-            else:
-                reason = reason_for_error(outcome, replay_safe)
-            wait = self._wait_before_retry(call, outcome, reason, budget)
+            key, outgoing, remaining = self._rules.next_attempt(call)
+            outcome: Outcome
+            try:
+                # The per-phase timeouts are clamped too; this bounds their sum.
+                async with asyncio.timeout(remaining):
+                    outcome = await self._inner.handle_async_request(outgoing)
+            except TimeoutError as exc:
+                raise self._rules.timed_out(call, key) from exc
+            except httpx.TransportError as exc:
+                outcome = exc
+            self._rules.answered(key, outcome)
+            wait = self._rules.wait_before_retry(call, outcome)
             if wait is None:
                 if isinstance(outcome, Exception):
                     raise outcome
                 return outcome
             if isinstance(outcome, httpx.Response):
                 await outcome.aclose()
-            self._telemetry.retry(
-                target=call.target,
-                url=str(call.url),
-                reason=reason or "",
-                attempt=call.attempts,
-                wait=wait,
-            )
             await self._sleep(wait)
 
-    async def _candidates(self, request: httpx.Request) -> list[tuple[str, httpx.URL | None]]:
-        """(balancer key, base URL to send to, or None for the URL as it is), in order."""
-        url = request.url
+    async def _endpoints(self, url: httpx.URL) -> list[Endpoint] | None:
         if url.scheme != SERVICE_SCHEME:
-            return [(f"{url.scheme}://{url.netloc.decode('ascii')}", None)]
+            return None
         if self._resolver is None:
             raise ServiceNotFound(f"cannot resolve {url}: this client has no registry")
-        bases = await self._resolver.resolve(url.host)
-        return [(base, _parse_base(base)) for base in self._balancer.order(bases)]
+        return await self._resolver.resolve(url.host)
 
-    async def _attempt(self, call: _Call, key: str, base: httpx.URL | None) -> Outcome:
-        remaining = call.deadline - self._clock()
-        if remaining <= 0:
-            raise DeadlineExceeded(f"deadline passed before attempt {call.attempts}")
-        outgoing = _retarget(call.request, base, remaining)
-        call.url = outgoing.url
-        self._balancer.started(key)
+
+class SyncSmartTransport(httpx.BaseTransport):
+    """`SmartTransport` for synchronous code: the same rules, with the attempts sent from the caller's thread.
+
+    Only resolving a name asks the (asynchronous) registry, on the event loop it belongs to
+    (`run_on_registry_loop`), and only when the resolver's cache holds no fresh list: a call
+    costs little more than a plain httpx call.
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver | None,
+        run_on_registry_loop: Callable[[Coroutine[Any, Any, list[Endpoint]]], list[Endpoint]] | None,
+        *,
+        rules: CallRules | None = None,
+        inner: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._resolver = resolver
+        self._run_on_registry_loop = run_on_registry_loop
+        self._rules = rules or CallRules()
+        self._inner = inner or httpx.HTTPTransport()
+        self._sleep = sleep
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        call = self._rules.begin(request)
         try:
-            # The per-phase timeouts are clamped too; this bounds their sum.
-            async with asyncio.timeout(remaining):
-                response = await self._inner.handle_async_request(outgoing)
-        except TimeoutError as exc:
-            self._balancer.failed(key)
-            raise DeadlineExceeded(f"deadline passed during attempt {call.attempts}") from exc
-        except httpx.TransportError as exc:
-            self._balancer.failed(key, definite=isinstance(exc, _DEFINITE))
-            return exc
-        finally:
-            self._balancer.finished(key)
-        if response.status_code in GATEWAY_STATUSES:
-            self._balancer.failed(key)
-        else:
-            self._balancer.succeeded(key)
+            response = self._run(call)
+        except Exception as exc:
+            self._rules.finish(call, type(exc).__name__)
+            raise
+        self._rules.finish(call, response.status_code)
         return response
 
-    def _wait_before_retry(
-        self, call: _Call, outcome: Outcome, reason: str | None, budget: RetryBudget
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or None when there is none."""
-        if reason is None or call.attempts >= self._policy.max_attempts:
+    def close(self) -> None:
+        self._inner.close()
+
+    def _run(self, call: _Call) -> httpx.Response:
+        call.request.read()  # the body is sent again on a retry, so keep it
+        self._rules.plan(call, self._endpoints(call.request.url))
+        while True:
+            # No overall timeout around a blocking send: the clamped per-phase timeouts bound it.
+            key, outgoing, _ = self._rules.next_attempt(call)
+            outcome: Outcome
+            try:
+                outcome = self._inner.handle_request(outgoing)
+            except httpx.TransportError as exc:
+                outcome = exc
+            self._rules.answered(key, outcome)
+            wait = self._rules.wait_before_retry(call, outcome)
+            if wait is None:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
+            if isinstance(outcome, httpx.Response):
+                outcome.close()
+            self._sleep(wait)
+
+    def _endpoints(self, url: httpx.URL) -> list[Endpoint] | None:
+        if url.scheme != SERVICE_SCHEME:
             return None
-        wait = self._policy.backoff(call.attempts, self._rng)
-        if isinstance(outcome, httpx.Response):
-            wait = max(wait, retry_after(outcome))
-        if self._clock() + wait >= call.deadline:
-            return None  # the answer we have is better than a timeout
-        if not budget.try_spend():
-            self._telemetry.out_of_budget(target=call.target)
-            return None
-        return wait
+        if self._resolver is None or self._run_on_registry_loop is None:
+            raise ServiceNotFound(f"cannot resolve {url}: this client has no registry")
+        cached = self._resolver.cached(url.host)
+        if cached is not None:
+            return cached
+        return self._run_on_registry_loop(self._resolver.resolve(url.host))
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_base(base: str) -> httpx.URL:
-    # Parsing a URL costs tens of microseconds; the same few instances come up on every call.
-    return httpx.URL(base)
+def _join(base: str, raw_path: bytes) -> httpx.URL:
+    # Parsing a URL costs more than the rest of an attempt's bookkeeping, and calls repeat
+    # their paths; a joined string parses in half the time URL.copy_with takes.
+    return httpx.URL(base + raw_path.decode("ascii"))
 
 
-def _retarget(request: httpx.Request, base: httpx.URL | None, remaining: float) -> httpx.Request:
+def _retarget(request: httpx.Request, base: str | None, remaining: float) -> httpx.Request:
     """A fresh copy of ``request`` for one attempt, sent to ``base`` when given."""
     url = request.url
     if base is not None:
-        url = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + url.raw_path)
-    # Host is derived from the new URL by httpx.Request.
-    headers = [(name, value) for name, value in request.headers.raw if name.lower() != b"host"]
+        url = _join(base, url.raw_path)
+    headers = [(b"Host", url.netloc), *((k, v) for k, v in request.headers.raw if k.lower() != b"host")]
     extensions = dict(request.extensions)
     timeout = extensions.get("timeout") or {}
     extensions["timeout"] = {
         key: remaining if timeout.get(key) is None else min(timeout[key], remaining) for key in _TIMEOUT_KEYS
     }
-    return httpx.Request(request.method, url, headers=headers, content=request.content, extensions=extensions)
+    # The stream, read already, is sent as it is (with its Content-Length): encoding the body
+    # again would cost more. So httpx.Request sets no header itself: Host is set above.
+    return httpx.Request(request.method, url, headers=headers, stream=request.stream, extensions=extensions)

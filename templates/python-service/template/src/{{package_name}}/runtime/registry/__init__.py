@@ -17,6 +17,7 @@ __all__ = [
     "RegistryUnavailable",
     "default_registry_url",
     "open_registry",
+    "prepare_registry",
 ]
 
 
@@ -50,3 +51,16 @@ def open_registry(url: str) -> Registry:
         registry: Registry = EtcdRegistry(endpoints=[f"http://{host}" for host in hosts])
         return registry
     raise ValueError(f"registry URL {url!r}: the scheme must be sqlite or etcd")
+
+
+def prepare_registry(url: str) -> None:
+    """Check at start that the registry `url` names can be used: a file registry is created and written.
+
+    An unreachable etcd is not checked: the service starts and registers once etcd answers.
+    Raises `ValueError` for a malformed URL, `RegistryUnavailable` for a file it cannot write.
+    """
+    registry = open_registry(url)
+    from .sqlite import SqliteRegistry
+
+    if isinstance(registry, SqliteRegistry):
+        registry.prepare()

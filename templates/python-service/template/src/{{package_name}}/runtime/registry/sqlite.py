@@ -60,6 +60,11 @@ class SqliteRegistry:
     async def aclose(self) -> None:
         """Nothing to release: every call opens and closes its own connection."""
 
+    def prepare(self) -> None:
+        """Create the file now, and make sure this process may write it; raises `RegistryUnavailable`."""
+        # Deletes nothing, but needs the write lock: a read-only file fails here, not at registration.
+        self._run_blocking(lambda db: db.execute("DELETE FROM instances WHERE 0"))
+
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         # sqlite3 blocks; a thread keeps the event loop (and the probes) answering meanwhile.
         return await asyncio.to_thread(self._run_blocking, operation)
