@@ -33,9 +33,9 @@ class ConfigError(Exception):
 
 
 class PlatformSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=PREFIX, extra="ignore", validate_by_name=True, validate_by_alias=True
-    )
+    # HOST and PORT are read by their alias only: by name they would also be read from
+    # SVC_HOST and SVC_PORT, which Kubernetes sets for a Service named `svc`.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
     # The port taken when PORT is unset, if it is free (else any free port).
     default_port: ClassVar[int] = 8000
 
