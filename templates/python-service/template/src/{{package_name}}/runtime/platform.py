@@ -67,7 +67,7 @@ class Platform:
     async def begin_shutdown(self) -> None:
         """Fail readiness, stop heartbeats, deregister. Idempotent; runs on the first SIGTERM."""
         if not self.draining:
-            log.info("shutdown started; readiness now fails")
+            log.info("shutdown_started")
         self.draining = True
         await self.registrar.stop(deregister_within_s=min(2.0, self.settings.shutdown_grace_seconds / 4))
 
