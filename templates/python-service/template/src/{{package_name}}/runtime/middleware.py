@@ -52,8 +52,8 @@ class RequestTelemetry:
             await send(message)
 
         token = REQUEST.set(context)
-        in_progress = self.metrics.in_progress_of(method)
-        in_progress.inc()
+        requests = self.metrics.requests
+        requests.started(method)
         start = time.perf_counter()
         error: Exception | None = None
         try:
@@ -63,9 +63,8 @@ class RequestTelemetry:
             raise
         finally:
             seconds = time.perf_counter() - start
-            in_progress.dec()
             route = self.labels.of(scope)
-            self.metrics.observe(method, route, status, seconds)
+            requests.finished(method, route, status, seconds)
             if error is not None or status >= 500 or route not in self.quiet_routes:
                 _log_request(method, route, scope["path"], status, seconds, error)
             REQUEST.reset(token)
