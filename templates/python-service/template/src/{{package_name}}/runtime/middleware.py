@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .logs import LOGGED_MARK, REQUEST, RequestContext, get_logger, write_line
+from .logs import LOGGED_MARK, REQUEST_ID, TRACE_ID, get_logger, write_line
 from .metrics import HttpMetrics, normalise_method
 
 UNMATCHED = "<unmatched>"
@@ -39,10 +39,10 @@ class RequestTelemetry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        context = _request_context(scope["headers"])
+        request_id, trace_id = _ids(scope["headers"])
         method = normalise_method(scope["method"])
         status = 500  # what the client gets if the app raises before answering
-        id_header = (b"x-request-id", context.request_id.encode("ascii"))
+        id_header = (b"x-request-id", request_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -51,7 +51,7 @@ class RequestTelemetry:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        token = REQUEST.set(context)
+        id_token, trace_token = REQUEST_ID.set(request_id), TRACE_ID.set(trace_id)
         requests = self.metrics.requests
         requests.started(method)
         start = time.perf_counter()
@@ -67,7 +67,8 @@ class RequestTelemetry:
             requests.finished(method, route, status, seconds)
             if error is not None or status >= 500 or route not in self.quiet_routes:
                 _log_request(method, route, scope["path"], status, seconds, error)
-            REQUEST.reset(token)
+            REQUEST_ID.reset(id_token)
+            TRACE_ID.reset(trace_token)
 
 
 class RouteLabels:
@@ -101,7 +102,8 @@ class RouteLabels:
                 self._by_endpoint.setdefault(endpoint, path)
 
 
-def _request_context(headers: list[tuple[bytes, bytes]]) -> RequestContext:
+def _ids(headers: list[tuple[bytes, bytes]]) -> tuple[str, str | None]:
+    """The request id (the caller's, or a new one) and the W3C trace id, if the caller sent one."""
     request_id = trace_id = None
     for name, value in headers:
         if name == b"x-request-id":
@@ -113,7 +115,7 @@ def _request_context(headers: list[tuple[bytes, bytes]]) -> RequestContext:
             if match is not None:
                 trace_id = match.group(1)
     # Unique, not secret: the Mersenne Twister (reseeded in forked children) spares a system call.
-    return RequestContext(request_id or f"{random.getrandbits(128):032x}", trace_id)
+    return request_id or f"{random.getrandbits(128):032x}", trace_id
 
 
 def _log_request(
