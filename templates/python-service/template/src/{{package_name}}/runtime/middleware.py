@@ -91,7 +91,8 @@ class RouteLabels:
         label = self._by_endpoint.get(endpoint)
         if label is None:
             self._learn(scope)
-            label = self._by_endpoint.get(endpoint, UNMATCHED)
+            # An endpoint of no route of the app's own (a mounted app's) is not looked for again.
+            label = self._by_endpoint.setdefault(endpoint, UNMATCHED)
         return label
 
     def _learn(self, scope: Scope) -> None:
