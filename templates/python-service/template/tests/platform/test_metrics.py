@@ -42,6 +42,17 @@ def test_unknown_paths_share_one_label(client: TestClient) -> None:
     assert value(samples, "http_requests_total", route="<unmatched>", status="404") == 1
 
 
+def test_docs_and_openapi_are_labelled_by_their_route(client: TestClient) -> None:
+    client.get("/docs")
+    client.get("/openapi.json")
+
+    samples = scrape(client)
+
+    assert value(samples, "http_requests_total", route="/docs", status="200") == 1
+    assert value(samples, "http_requests_total", route="/openapi.json", status="200") == 1
+    assert not [s for s in samples if s.labels.get("route") == "<unmatched>"]
+
+
 def test_duration_histogram_uses_the_standard_buckets(client: TestClient) -> None:
     client.get("/v1/greetings/Ada")
 

@@ -85,7 +85,8 @@ class ClientTelemetry:
     ) -> None:
         self.requests.labels(target=target, method=method, status=str(status)).inc()
         self.duration.labels(target=target, method=method).observe(seconds)
-        log.info(
+        # Debug: a line per call would double the log of a busy caller; the metrics above count every call.
+        log.debug(
             "client_request",
             target=target,
             method=method,

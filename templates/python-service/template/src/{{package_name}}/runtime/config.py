@@ -51,6 +51,7 @@ class PlatformSettings(BaseSettings):
     instance_id: str | None = None
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_redact_fields: frozenset[str] = frozenset()
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     drain_seconds: float = Field(default=3.0, ge=0)
     health_cache_seconds: float = Field(default=2.0, ge=0)

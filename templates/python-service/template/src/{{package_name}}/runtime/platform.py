@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from . import probes
 from .client import SmartClient
@@ -18,6 +19,7 @@ from .identity import make_instance, on_port
 from .logs import configure_logging, get_logger
 from .metrics import HttpMetrics, metrics_endpoint
 from .middleware import RequestTelemetry
+from .redaction import secret_fields
 from .registrar import Registrar
 from .registry import Instance, open_registry
 
@@ -87,7 +89,7 @@ class Platform:
     async def begin_shutdown(self) -> None:
         """Fail readiness, stop heartbeats, deregister. Idempotent; runs on the first SIGTERM."""
         if not self.draining:
-            log.info("shutdown started; readiness now fails")
+            log.info("shutdown_started")
         self.draining = True
         await self.registrar.stop(deregister_within_s=min(2.0, self.settings.shutdown_grace_seconds / 4))
 
@@ -117,19 +119,22 @@ def build_app(
             "version": instance.version,
             "instance": instance.instance,
         },
+        redact={*settings.log_redact_fields, *secret_fields(type(settings))},
     )
     platform = Platform(settings, instance)
     fastapi_options.setdefault("version", instance.version)
     app = FastAPI(lifespan=_platform_lifespan(platform, lifespan), **fastapi_options)
     app.state.platform = platform
-    app.add_middleware(RequestTelemetry, metrics=platform.metrics, quiet_routes=PLATFORM_ROUTES)
-    for path, endpoint in (
+    endpoints = (
         ("/livez", probes.livez),
         ("/readyz", probes.readyz),
         ("/health", probes.health),
         ("/metrics", metrics_endpoint),
-    ):
-        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+    )
+    app.add_middleware(
+        probes.PlatformEndpoints, routes=[Route(path, endpoint) for path, endpoint in endpoints]
+    )
+    app.add_middleware(RequestTelemetry, metrics=platform.metrics, quiet_routes=PLATFORM_ROUTES)
     return app
 
 

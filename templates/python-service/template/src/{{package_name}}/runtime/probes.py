@@ -1,13 +1,17 @@
 # Managed by the svc python-service template: `svc update` keeps this file current.
 # A local edit meets the next template change as a merge conflict: change it upstream.
-"""Health endpoints in application/health+json: /livez, /readyz and the detailed /health report."""
+"""Health endpoints in application/health+json: /livez, /readyz and the detailed /health report,
+and the middleware that answers the platform's endpoints before routing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .health import CheckResult, Status, overall_status
 
@@ -68,3 +72,32 @@ def _checks_object(results: list[CheckResult]) -> dict[str, list[dict[str, objec
 def _platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
+
+
+class PlatformEndpoints:
+    """Answers the platform's endpoints (GET and HEAD) by exact path, before the app's routing.
+
+    Routing tries routes in order, so endpoints in the router would cost every request of the
+    team's routes a match each, and a team's catch-all route could shadow them. `scope["route"]`
+    is set as routing would, so that metrics and logs label them by their path.
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[Route]) -> None:
+        self.app = app
+        self.routes = {route.path: route for route in routes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get(_route_path(scope)) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        await route.handle(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    # Behind a proxy prefix (uvicorn --root-path) the path starts with it, as Starlette's routing knows.
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    return path[len(root_path) :] if root_path and path.startswith(root_path) else path

@@ -77,11 +77,11 @@ class Registrar:
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, deregister_within_s)
-            log.info("registry heartbeats stopped")
+            log.info("registry_heartbeats_stopped")
         try:
             await asyncio.wait_for(self.registry.deregister(self.instance), deregister_within_s)
         except (RegistryUnavailable, TimeoutError) as error:
-            log.warning("deregistration failed; the entry expires on its own", error=str(error))
+            log.warning("registry_deregistration_failed", error=str(error))
         else:
             log.info("deregistered", key=self.instance.key)
         self.registered = False
@@ -108,7 +108,7 @@ class Registrar:
                     await self._withdraw(not_ready)
             except RegistrationLost:
                 self._first_attempt.set()
-                log.warning("registration lost; registering again", key=self.instance.key)
+                log.warning("registry_registration_lost", key=self.instance.key)
                 self.registered = False
                 delay = 0.0
             except Exception as error:  # noqa: BLE001 - the registry must never take the service down
@@ -116,7 +116,7 @@ class Registrar:
                 self._note_failure(error)
                 self._first_attempt.set()
                 delay = random.uniform(0, min(self._backoff_cap, self._backoff_base * 2**failures))  # noqa: S311
-                log.warning("registry unavailable", error=self.last_error, retry_in_s=round(delay, 2))
+                log.warning("registry_heartbeat_failed", error=self.last_error, retry_in_s=round(delay, 2))
             else:
                 failures = 0
                 self._first_attempt.set()
@@ -145,5 +145,5 @@ class Registrar:
 
     def _note_failure(self, error: Exception) -> None:
         if not isinstance(error, RegistryUnavailable):
-            log.exception("registry backend failed unexpectedly")
+            log.exception("registry_backend_failed")
         self.last_error = f"registry unavailable: {error}"

@@ -73,7 +73,7 @@ class GracefulServer(uvicorn.Server):
     async def _shut_down(self, sig: int, drain: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._grace
-        log.info("signal received", signal=signal.Signals(sig).name, drain_s=drain, grace_s=self._grace)
+        log.info("signal_received", signal=signal.Signals(sig).name, drain_s=drain, grace_s=self._grace)
         try:
             await self._platform.begin_shutdown()
             await asyncio.sleep(drain)
