@@ -18,14 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_update import BIN, commit, isolate, run, timed
+from bench_update import (
+    BIN,
+    commit,
+    copier_update,
+    isolate,
+    medians,
+    reset_copier,
+    reset_svc,
+    run,
+    svc_update,
+)
 
 FOLDERS, MODULES, CHANGED = 20, 50, 100
+SVC_NEW = ("--ref", "v1.0.0", "--defaults", "--no-git")
+COPIER_COPY = (BIN / "copier", "copy", "--defaults", "--quiet", "--vcs-ref", "v1.0.0")
 MODULE = (
     '"""Module {n} of {{{{ {name} }}}}, owned by {{{{ {owner} }}}}."""\n\n'
     "VALUE = {n}\n\n\ndef f():\n    return VALUE\n"
@@ -77,111 +88,34 @@ def making(root: Path, templates: dict[str, Path]) -> dict[str, Callable[[], Non
         shutil.rmtree(out / name, ignore_errors=True)
         return out / name
 
-    ref = ["--ref", "v1.0.0"]
+    def svc_new(name: str, fmt: str) -> Callable[[], None]:
+        return lambda: run(BIN / "svc", "new", name, "-t", templates[fmt], *SVC_NEW, "-o", fresh(name).parent)
+
+    cookiecutter = [BIN / "cookiecutter", "--no-input", "--checkout", "v1.0.0"]
     return {
-        "svc new (copier format)": lambda: run(
-            BIN / "svc",
-            "new",
-            "a",
-            "-t",
-            templates["copier"],
-            *ref,
-            "--defaults",
-            "--no-git",
-            "-o",
-            fresh("a").parent,
-        ),
-        "svc new (cookiecutter format)": lambda: run(
-            BIN / "svc",
-            "new",
-            "b",
-            "-t",
-            templates["cookiecutter"],
-            *ref,
-            "--defaults",
-            "--no-git",
-            "-o",
-            fresh("b").parent,
-        ),
+        "svc new (copier format)": svc_new("a", "copier"),
+        "svc new (cookiecutter format)": svc_new("b", "cookiecutter"),
         "cookiecutter": lambda: run(
-            BIN / "cookiecutter",
-            "--no-input",
-            "--checkout",
-            "v1.0.0",
-            "-o",
-            fresh("c").parent,
-            templates["cookiecutter"],
-            "service_name=c",
+            *cookiecutter, "-o", fresh("c").parent, templates["cookiecutter"], "service_name=c"
         ),
-        "copier copy": lambda: run(
-            BIN / "copier",
-            "copy",
-            "--defaults",
-            "--quiet",
-            "--vcs-ref",
-            "v1.0.0",
-            "-d",
-            "service_name=d",
-            templates["copier"],
-            fresh("d"),
-        ),
+        "copier copy": lambda: run(*COPIER_COPY, "-d", "service_name=d", templates["copier"], fresh("d")),
     }
 
 
 def updating(root: Path, template: Path) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     run(BIN / "svc", "new", "e", "-t", template, "--ref", "v1.0.0", "--defaults", "-o", root / "svc")
     by_svc, by_copier = root / "svc" / "e", root / "copier" / "e"
-    run(
-        BIN / "copier",
-        "copy",
-        "--defaults",
-        "--quiet",
-        "--vcs-ref",
-        "v1.0.0",
-        "-d",
-        "service_name=e",
-        template,
-        by_copier,
-    )
+    run(*COPIER_COPY, "-d", "service_name=e", template, by_copier)
     run("git", "init", "-q", cwd=by_copier)
     commit(by_copier, "generated")
     for project in (by_svc, by_copier):
         (project / "NOTES.md").write_text("ours\n")
         commit(project, "local")
 
-    def reset_copier() -> None:
-        run("git", "reset", "-q", "--hard", cwd=by_copier)
-        run("git", "clean", "-q", "-fd", cwd=by_copier)
-
     return {
-        "svc update": (
-            lambda: run(BIN / "svc", "update", by_svc, "--defaults"),
-            lambda: run(BIN / "svc", "update", "--abort", by_svc),
-        ),
-        "copier update": (
-            lambda: run(BIN / "copier", "update", "--defaults", "--quiet", by_copier),
-            reset_copier,
-        ),
+        "svc update": (svc_update(by_svc), lambda: reset_svc(by_svc)),
+        "copier update": (copier_update(by_copier), lambda: reset_copier(by_copier)),
     }
-
-
-def medians(
-    contenders: dict[str, tuple[Callable[[], None], Callable[[], None]]], rounds: int
-) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for i in range(rounds + 1):
-        names = list(contenders)
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            action, reset = contenders[name]
-            elapsed = timed(action)
-            reset()
-            if i > 0:  # round 0 warms caches and imports
-                times[name].append(elapsed)
-    found = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
-        shown = " ".join(f"{v:.2f}" for v in values)
-        print(f"{name:30} median {found[name]:.2f}s  (rounds: {shown})")
-    return found
 
 
 def main() -> None:

@@ -135,6 +135,27 @@ def timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+def medians(
+    contenders: dict[str, tuple[Callable[[], None], Callable[[], None]]], rounds: int
+) -> dict[str, float]:
+    """Run each (action, reset) once to warm up, then `rounds` times in rotating order, the
+    reset untimed; print and return each action's median."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for i in range(rounds + 1):
+        names = list(contenders)
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            action, reset = contenders[name]
+            elapsed = timed(action)
+            reset()
+            if i > 0:  # round 0 warms caches and imports
+                times[name].append(elapsed)
+    found = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        shown = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name:30} median {found[name]:.2f}s  (rounds: {shown})")
+    return found
+
+
 def isolate(root: Path) -> None:
     """A fresh CI machine's git: fixed identity, no user config."""
     home = root / "home"
@@ -169,22 +190,9 @@ def main() -> None:
             "svc re-render": (svc_update(shallow), lambda: reset_svc(shallow)),
             "copier update": (copier_update(by_copier), lambda: reset_copier(by_copier)),
         }
-        times: dict[str, list[float]] = {name: [] for name in contenders}
-        for i in range(rounds + 1):
-            names = list(contenders)
-            order = names[i % len(names) :] + names[: i % len(names)]
-            for name in order:
-                action, reset = contenders[name]
-                elapsed = timed(action)
-                reset()
-                if i > 0:  # round 0 warms caches and imports
-                    times[name].append(elapsed)
-        medians = {name: statistics.median(values) for name, values in times.items()}
-        for name, values in times.items():
-            shown = " ".join(f"{v:.2f}" for v in values)
-            print(f"{name:14} median {medians[name]:.2f}s  (rounds: {shown})")
+        found = medians(contenders, rounds)
         for name in ("svc update", "svc re-render"):
-            ratio = medians[name] / medians["copier update"]
+            ratio = found[name] / found["copier update"]
             print(f"{name} / copier update: {ratio:.2f}")
 
 
