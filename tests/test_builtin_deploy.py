@@ -165,9 +165,8 @@ def test_refuses_realms_and_registries_a_cluster_or_registry_would_not_take(
 
 
 def _github(rendered: Rendered, name: str) -> dict[str, Any]:
-    workflow: dict[str, Any] = yaml.safe_load((rendered.path / ".github" / "workflows" / name).read_text())
-    # PyYAML reads the key `on` as True.
-    workflow["on"] = workflow.pop(True)
+    workflow: dict[Any, Any] = yaml.safe_load((rendered.path / ".github" / "workflows" / name).read_text())
+    workflow["on"] = workflow.pop(True)  # PyYAML reads the key `on` as True
     return workflow
 
 
