@@ -10,7 +10,10 @@ in both formats. In one run, side by side, in rotating order:
 
 Prints the median of the timed rounds after one warm-up round, and the ratios.
 
-    .venv/bin/python benchmarks/bench_render.py [--rounds 5]
+    .venv/bin/python benchmarks/bench_render.py [--rounds 5] [--baseline /path/to/older/svc]
+
+With --baseline, an older svc (installed in a venv of its own) is timed beside this one on
+the same template and the same service.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def make_templates(root: Path) -> dict[str, Path]:
     return templates
 
 
-def making(root: Path, templates: dict[str, Path]) -> dict[str, Callable[[], None]]:
+def making(root: Path, templates: dict[str, Path], baseline: Path | None) -> dict[str, Callable[[], None]]:
     out = root / "made"
     out.mkdir()
 
@@ -88,11 +91,13 @@ def making(root: Path, templates: dict[str, Path]) -> dict[str, Callable[[], Non
         shutil.rmtree(out / name, ignore_errors=True)
         return out / name
 
-    def svc_new(name: str, fmt: str) -> Callable[[], None]:
-        return lambda: run(BIN / "svc", "new", name, "-t", templates[fmt], *SVC_NEW, "-o", fresh(name).parent)
+    def svc_new(name: str, fmt: str, svc: Path = BIN / "svc") -> Callable[[], None]:
+        return lambda: run(svc, "new", name, "-t", templates[fmt], *SVC_NEW, "-o", fresh(name).parent)
 
     cookiecutter = [BIN / "cookiecutter", "--no-input", "--checkout", "v1.0.0"]
+    baseline_new = {"baseline svc new (copier format)": svc_new("z", "copier", baseline)} if baseline else {}
     return {
+        **baseline_new,
         "svc new (copier format)": svc_new("a", "copier"),
         "svc new (cookiecutter format)": svc_new("b", "cookiecutter"),
         "cookiecutter": lambda: run(
@@ -102,7 +107,9 @@ def making(root: Path, templates: dict[str, Path]) -> dict[str, Callable[[], Non
     }
 
 
-def updating(root: Path, template: Path) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+def updating(
+    root: Path, template: Path, baseline: Path | None
+) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     run(BIN / "svc", "new", "e", "-t", template, "--ref", "v1.0.0", "--defaults", "-o", root / "svc")
     by_svc, by_copier = root / "svc" / "e", root / "copier" / "e"
     run(*COPIER_COPY, "-d", "service_name=e", template, by_copier)
@@ -112,7 +119,12 @@ def updating(root: Path, template: Path) -> dict[str, tuple[Callable[[], None], 
         (project / "NOTES.md").write_text("ours\n")
         commit(project, "local")
 
+    # The baseline updates the same service; its render commits are the same, its .svc.yml may differ.
+    baseline_update = (
+        {"baseline svc update": (svc_update(by_svc, baseline), lambda: reset_svc(by_svc))} if baseline else {}
+    )
     return {
+        **baseline_update,
         "svc update": (svc_update(by_svc), lambda: reset_svc(by_svc)),
         "copier update": (copier_update(by_copier), lambda: reset_copier(by_copier)),
     }
@@ -121,20 +133,27 @@ def updating(root: Path, template: Path) -> dict[str, tuple[Callable[[], None], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (at least 5)")
-    rounds = max(5, parser.parse_args().rounds)
+    parser.add_argument("--baseline", type=Path, help="another svc executable (an older svc) to time beside")
+    args = parser.parse_args()
+    rounds, baseline = max(5, args.rounds), args.baseline
     with tempfile.TemporaryDirectory(prefix="svc-bench-") as tmp:
         root = Path(tmp)
         isolate(root)
         templates = make_templates(root)
         made = medians(
-            {name: (action, lambda: None) for name, action in making(root, templates).items()}, rounds
+            {name: (action, lambda: None) for name, action in making(root, templates, baseline).items()},
+            rounds,
         )
         ours = made["svc new (copier format)"]
         print(f"svc new (copier format) / cookiecutter: {ours / made['cookiecutter']:.2f}")
         print(f"svc new (copier format) / copier copy: {ours / made['copier copy']:.2f}")
-        updated = medians(updating(root, templates["copier"]), rounds)
+        updated = medians(updating(root, templates["copier"], baseline), rounds)
         ratio = updated["svc update"] / updated["copier update"]
         print(f"svc update / copier update ({CHANGED} files changed): {ratio:.2f}")
+        if baseline:
+            print(f"svc new / baseline svc new: {ours / made['baseline svc new (copier format)']:.2f}")
+            then = updated["baseline svc update"]
+            print(f"svc update / baseline svc update: {updated['svc update'] / then:.2f}")
 
 
 if __name__ == "__main__":

@@ -112,8 +112,8 @@ def shallow_clone(project: Path, dest: Path) -> Path:
     return dest
 
 
-def svc_update(project: Path) -> Callable[[], None]:
-    return lambda: run(BIN / "svc", "update", project, "--defaults")
+def svc_update(project: Path, svc: Path = BIN / "svc") -> Callable[[], None]:
+    return lambda: run(svc, "update", project, "--defaults")
 
 
 def copier_update(project: Path) -> Callable[[], None]:
