@@ -14,7 +14,10 @@ as CLI processes, startup included:
 Prints seconds per run, seconds per service (flat when the cost is linear), and the
 ratios jobs 1 / jobs 2 (target ≥ 1.6 on 2 cores) and copier loop / jobs 2 (target ≥ 3).
 
-    /work/venv/bin/python benchmarks/bench_fleet.py [--sizes 20 50 100] [--rounds 1]
+    /work/venv/bin/python benchmarks/bench_fleet.py [--sizes 20 50 100] [--rounds 1] [--builtin]
+
+With --builtin the template is the built-in python-service in a git repository, v1.0.0 and a
+realistic v1.1.0 (see bench_update.py).
 """
 
 from __future__ import annotations
@@ -73,6 +76,12 @@ def make_template(root: Path) -> Path:
     return template
 
 
+def builtin_template(root: Path) -> Path:
+    from bench_update import make_template as builtin_versions
+
+    return builtin_versions(root)
+
+
 def make_service(root: Path, template: Path) -> Path:
     out = root / "made"
     run(BIN / "svc", "new", "bench-svc", "--template", template, "--ref", "v1.0.0", "-o", out, "--defaults")
@@ -98,9 +107,12 @@ def fleet_update(jobs: int) -> Callable[[Path], None]:
     return go
 
 
-def copier_loop(fleet: Path) -> None:
-    for service in sorted(fleet.iterdir()):
-        run(BIN / "copier", "update", "--defaults", "--vcs-ref", "v2.0.0", service, cwd=service)
+def copier_loop(newest: str) -> Callable[[Path], None]:
+    def go(fleet: Path) -> None:
+        for service in sorted(fleet.iterdir()):
+            run(BIN / "copier", "update", "--defaults", "--vcs-ref", newest, service, cwd=service)
+
+    return go
 
 
 def main() -> None:
@@ -109,15 +121,20 @@ def main() -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 50, 100])
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--builtin",
+        action="store_true",
+        help="the built-in template (v1.0.0 -> v1.1.0, as bench_update makes it)",
+    )
     args = parser.parse_args()
     ways: dict[str, Callable[[Path], None]] = {
         "fleet --jobs 2": fleet_update(2),
         "fleet --jobs 1": fleet_update(1),
-        "copier update loop": copier_loop,
+        "copier update loop": copier_loop("v1.1.0" if args.builtin else "v2.0.0"),
     }
     with tempfile.TemporaryDirectory(prefix="svc-bench-fleet-") as tmp:
         root = Path(tmp)
-        service = make_service(root, make_template(root))
+        service = make_service(root, builtin_template(root) if args.builtin else make_template(root))
         print(f"{'size':>5} {'way':<20} {'seconds':>8} {'s/service':>10}")
         for size in args.sizes:
             times: dict[str, list[float]] = {name: [] for name in ways}
