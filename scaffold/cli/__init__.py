@@ -132,6 +132,6 @@ def layer_doc(layer: Any) -> dict[str, Any]:
 
 
 # The command families register themselves on `main` when imported.
-from . import fleet, radar, registry, service, templates  # noqa: E402, F401
+from . import client, fleet, radar, registry, service, templates  # noqa: E402, F401
 
 __all__ = ["main"]

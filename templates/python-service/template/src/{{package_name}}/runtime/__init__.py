@@ -8,6 +8,7 @@ a template update.
 
 from __future__ import annotations
 
+from .calls import ServiceError, ServiceUnavailable
 from .client import RetryPolicy, ServiceNotFound, SmartClient, SyncSmartClient
 from .config import PlatformSettings
 from .health import Check, CheckResult, HealthChecks
@@ -22,7 +23,9 @@ __all__ = [
     "Platform",
     "PlatformSettings",
     "RetryPolicy",
+    "ServiceError",
     "ServiceNotFound",
+    "ServiceUnavailable",
     "SmartClient",
     "SyncSmartClient",
     "build_app",

@@ -9,9 +9,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from . import probes
+from . import calls, probes
 from .client import SmartClient
 from .config import PlatformSettings
 from .health import HealthChecks
@@ -123,6 +124,7 @@ def build_app(
     )
     platform = Platform(settings, instance)
     fastapi_options.setdefault("version", instance.version)
+    fastapi_options.setdefault("generate_unique_id_function", operation_id)
     app = FastAPI(lifespan=_platform_lifespan(platform, lifespan), **fastapi_options)
     app.state.platform = platform
     endpoints = (
@@ -138,6 +140,11 @@ def build_app(
     return app
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId in the OpenAPI document: its function's name, so `svc client add` names it so."""
+    return route.name
+
+
 def _platform_lifespan(platform: Platform, inner: Lifespan | None) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
@@ -145,8 +152,10 @@ def _platform_lifespan(platform: Platform, inner: Lifespan | None) -> Lifespan:
             async with inner(app) if inner is not None else nullcontext() as state:
                 # After the team's startup code: an instance is listed only once it can serve.
                 await platform.announce()
+                calls.use_platform_client(platform.client)
                 yield state
         finally:
+            calls.use_platform_client(None)
             await platform.close()
 
     return lifespan
