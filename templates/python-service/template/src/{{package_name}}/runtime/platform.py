@@ -1,6 +1,6 @@
 # Managed by the svc python-service template: `svc update` keeps this file current.
 # A local edit meets the next template change as a merge conflict: change it upstream.
-"""Wires the platform into a FastAPI app: logging, metrics, health, registry and lifecycle."""
+"""Wires the platform into a FastAPI app: logging, tracing, metrics, health, registry and lifecycle."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from .middleware import RequestTelemetry
 from .redaction import secret_fields
 from .registrar import Registrar
 from .registry import Instance, open_registry
+from .tracing import configure_tracing, flush_traces
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 PLATFORM_ROUTES = ("/livez", "/readyz", "/health", "/metrics")
@@ -50,6 +51,7 @@ class Platform:
             settings.realm,
             metrics_registry=self.metrics.registry,
             user_agent=f"{instance.service}/{instance.version}",
+            traffic_log=settings.traffic_log,
         )
         # Not critical: a registry outage must not take every instance out of its load balancer.
         self.health.add_check(
@@ -98,6 +100,7 @@ class Platform:
         await self.client.aclose()
         await self.registry.aclose()
         self.metrics.close()
+        flush_traces()
 
 
 def get_platform(app: FastAPI) -> Platform:
@@ -120,6 +123,14 @@ def build_app(
             "instance": instance.instance,
         },
         redact={*settings.log_redact_fields, *secret_fields(type(settings))},
+    )
+    configure_tracing(
+        {
+            "service.name": instance.service,
+            "service.version": instance.version,
+            "service.instance.id": instance.instance,
+            "deployment.environment.name": instance.realm,
+        }
     )
     platform = Platform(settings, instance)
     fastapi_options.setdefault("version", instance.version)
