@@ -134,6 +134,9 @@ def build_app(
     )
     platform = Platform(settings, instance)
     fastapi_options.setdefault("version", instance.version)
+    # The platform's middleware makes each request's span (its log line names it); FastAPI's own
+    # would be a second server span per request, and one per probe.
+    fastapi_options.setdefault("telemetry", {"tracing": False})
     app = FastAPI(lifespan=_platform_lifespan(platform, lifespan), **fastapi_options)
     app.state.platform = platform
     endpoints = (
