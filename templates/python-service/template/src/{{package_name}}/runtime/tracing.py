@@ -153,7 +153,8 @@ def start_client_span(method: str, target: str) -> Span | None:
 def end_client_span(span: Span, url: str, status: int | str, attempts: int) -> None:
     if not span.is_recording():
         return
-    span.set_attribute("url.full", url)
+    # Without the query string, which may hold keys (the access log leaves it out too).
+    span.set_attribute("url.full", url.split("?", 1)[0])
     span.set_attribute("http.request.resend_count", attempts - 1)
     if isinstance(status, int):
         span.set_attribute("http.response.status_code", status)
