@@ -4,11 +4,14 @@
 
 In one run, side by side: N sequential GETs with a plain ``httpx.Client`` to the server's
 URL, and N with ``SyncSmartClient`` to ``service://target/``, resolved through a SQLite
-registry (the service's default backend, cache as in a service). The smart client logs
-through the service's pipeline at ``--log-level`` (the service's default, info; the output
-goes to /dev/null) and counts every call. Each round runs both in a random order; the
-medians of the rounds' per-call times are printed, with their ratio (the target: at most
-1.2).
+registry (the service's default backend, cache as in a service), once with tracing off
+(``OTEL_SDK_DISABLED=true``) and once on without an exporter endpoint (a span per call,
+nothing sent). The smart client logs through the service's pipeline at ``--log-level`` (the
+service's default, info; the output goes to /dev/null) and counts every call. Each round
+runs the three in a random order; the medians of the rounds' per-call times (wall clock,
+and this process's CPU time: the server runs in another) are printed, with two ratios:
+smart client (tracing off) to httpx by wall time (the target: at most 1.2), and tracing on
+to off by CPU time (the target: at most 1.1).
 """
 
 from __future__ import annotations
@@ -31,14 +34,19 @@ from bench_registry import instance, start_server
 from etcd_cluster import import_runtime
 
 
-def timed_calls(client: httpx.Client, url: str, count: int) -> float:
-    """Mean seconds per sequential GET."""
-    started = time.perf_counter()
+def timed_calls(client: httpx.Client, url: str, count: int) -> tuple[float, float]:
+    """Mean seconds per sequential GET: wall clock, and this process's CPU time."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(count):
         response = client.get(url)
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}")
-    return (time.perf_counter() - started) / count
+    return (time.perf_counter() - started) / count, (time.process_time() - cpu_started) / count
+
+
+# How each variant's tracing is configured (the environment `configure_tracing` reads).
+TRACING_OFF = {"OTEL_SDK_DISABLED": "true"}
+TRACING_ON = {"OTEL_SDK_DISABLED": "false"}  # and no OTEL_EXPORTER_OTLP_ENDPOINT
 
 
 def compare(runtime: Any, registry_url: str, port: int, rounds: int, calls: int) -> dict[str, Any]:
@@ -54,25 +62,40 @@ def compare(runtime: Any, registry_url: str, port: int, rounds: int, calls: int)
     smart = SyncSmartClient(
         runtime.registry.open_registry(registry_url), "bench", metrics_registry=CollectorRegistry()
     )
-    variants = {"httpx": (plain, f"http://127.0.0.1:{port}/"), "smart client": (smart, "service://target/")}
-    results: dict[str, list[float]] = {name: [] for name in variants}
+    variants = {
+        "httpx": (plain, f"http://127.0.0.1:{port}/", TRACING_OFF),
+        "smart client, tracing off": (smart, "service://target/", TRACING_OFF),
+        "smart client, tracing on": (smart, "service://target/", TRACING_ON),
+    }
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    resource = {"service.name": "bench"}
     try:
-        for client, url in variants.values():
+        for client, url, tracing in variants.values():
+            runtime.tracing.configure_tracing(resource, tracing)
             timed_calls(client, url, 200)  # connections open, caches warm
         for _ in range(rounds):
             order = list(variants.items())
             random.shuffle(order)  # no variant always runs first, or last
-            for name, (client, url) in order:
-                results[name].append(timed_calls(client, url, calls))
+            for name, (client, url, tracing) in order:
+                runtime.tracing.configure_tracing(resource, tracing)
+                seconds, cpu_seconds = timed_calls(client, url, calls)
+                wall[name].append(seconds)
+                cpu[name].append(cpu_seconds)
     finally:
         plain.close()
         smart.close()
-    per_call = {name: statistics.median(values) for name, values in results.items()}
+    wall_us = {name: statistics.median(values) * 1e6 for name, values in wall.items()}
+    cpu_us = {name: statistics.median(values) * 1e6 for name, values in cpu.items()}
     return {
         "calls_per_round": calls,
         "rounds": rounds,
-        "per_call_us": {name: round(value * 1e6, 1) for name, value in per_call.items()},
-        "ratio_smart_vs_httpx": round(per_call["smart client"] / per_call["httpx"], 3),
+        "per_call_us": {name: round(value, 1) for name, value in wall_us.items()},
+        "cpu_per_call_us": {name: round(value, 1) for name, value in cpu_us.items()},
+        "ratio_smart_vs_httpx": round(wall_us["smart client, tracing off"] / wall_us["httpx"], 3),
+        "cpu_ratio_tracing_on_vs_off": round(
+            cpu_us["smart client, tracing on"] / cpu_us["smart client, tracing off"], 3
+        ),
     }
 
 

@@ -127,9 +127,17 @@ def render(root: Path, service_name: str) -> Path:
 
 
 def start(
-    project: Path, name: str, module: str, registry_url: str, logs: Path, *, port: int | None = None
+    project: Path,
+    name: str,
+    module: str,
+    registry_url: str,
+    logs: Path,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Service:
-    """Start the service on `port`, or, without one, on the port it chooses (read from the registry)."""
+    """Start the service on `port`, or, without one, on the port it chooses (read from the registry);
+    `env` adds to (or overrides) its environment."""
     log = logs / f"{name}.log"
     env = {
         **{key: value for key, value in os.environ.items() if key != "PORT" and not key.startswith("SVC_")},
@@ -140,6 +148,7 @@ def start(
         "SVC_INSTANCE_ID": name,
         "SVC_LOG_FORMAT": "json",
         "SVC_DRAIN_SECONDS": "0",
+        **(env or {}),
     }
     if port is not None:
         env["PORT"] = str(port)

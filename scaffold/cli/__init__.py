@@ -135,3 +135,6 @@ def layer_doc(layer: Any) -> dict[str, Any]:
 from . import client, fleet, radar, registry, service, templates  # noqa: E402, F401
 
 __all__ = ["main"]
+
+# Kept apart from the line above, so that command families added on other branches merge cleanly.
+from . import traffic  # noqa: E402, F401

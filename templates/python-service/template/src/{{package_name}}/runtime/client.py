@@ -7,8 +7,10 @@
 
 ``service://NAME/path`` goes to a live instance of NAME in the caller's realm; plain
 ``http(s)://`` URLs pass through unchanged. Both are retried under the platform's policy
-(see ``retry.py`` and ``transport.py``), carry the current ``X-Request-ID``, are logged
-and counted. ``SyncSmartClient`` is the same for code without an event loop.
+(see ``retry.py`` and ``transport.py``), carry the current ``X-Request-ID`` and a
+``traceparent`` naming the call's span (``tracing.py``), are logged and counted, and, with
+``SVC_TRAFFIC_LOG`` set, recorded in a HAR file (``traffic.py``). ``SyncSmartClient`` is
+the same for code without an event loop.
 
 The clients do not own the registry: close it yourself (the service shares one registry
 between its registrar and its client).
@@ -17,9 +19,11 @@ between its registrar and its client).
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -27,9 +31,10 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .balancer import Balancer
 from .client_telemetry import ClientTelemetry
-from .logs import current_request_id
+from .logs import current_redactor, current_request_id
 from .resolver import Resolver, ServiceNotFound
 from .retry import RetryPolicy
+from .traffic import TrafficLog, path_from_environment
 from .transport import CallRules, DeadlineExceeded, SmartTransport, SyncSmartTransport
 
 if TYPE_CHECKING:
@@ -63,6 +68,8 @@ class _Wiring:
     cache_ttl: float
     balancer: Balancer | None
     metrics_registry: CollectorRegistry | None
+    traffic_log: str | os.PathLike[str] | None
+    source: str | None
 
     def resolver(self) -> Resolver | None:
         return None if self.registry is None else Resolver(self.registry, self.realm, ttl=self.cache_ttl)
@@ -72,7 +79,14 @@ class _Wiring:
             policy=self.policy,
             balancer=self.balancer,
             telemetry=ClientTelemetry(self.metrics_registry or REGISTRY),
+            traffic=self.traffic(),
         )
+
+    def traffic(self) -> TrafficLog | None:
+        path = path_from_environment() if self.traffic_log is None else Path(self.traffic_log)
+        if path is None:
+            return None
+        return TrafficLog(path, source=self.source or "smart-client", redactor=current_redactor)
 
 
 def _user_agent_headers(user_agent: str | None, headers: Any) -> httpx.Headers:
@@ -92,8 +106,9 @@ class SmartClient(httpx.AsyncClient):
     services; turn it on for a client of outside APIs. ``transport`` replaces the
     connection-level transport under the retries; ``balancer`` how instances are ordered
     and set aside. Metrics go to ``metrics_registry`` (the service's own, so that they
-    show on its ``/metrics``; by default prometheus_client's global one). Any other
-    keyword goes to ``httpx.AsyncClient``.
+    show on its ``/metrics``; by default prometheus_client's global one). Calls are
+    recorded in the HAR file ``traffic_log`` (by default ``SVC_TRAFFIC_LOG``, if set).
+    Any other keyword goes to ``httpx.AsyncClient``.
     """
 
     def __init__(
@@ -109,6 +124,7 @@ class SmartClient(httpx.AsyncClient):
         transport: httpx.AsyncBaseTransport | None = None,
         balancer: Balancer | None = None,
         metrics_registry: CollectorRegistry | None = None,
+        traffic_log: str | os.PathLike[str] | None = None,
         trust_env: bool = False,
         headers: Any = None,
         **kwargs: Any,
@@ -116,7 +132,9 @@ class SmartClient(httpx.AsyncClient):
         async def add_request_id(request: httpx.Request) -> None:
             _set_request_id(request, request_id)
 
-        wiring = _Wiring(registry, realm, policy, cache_ttl, balancer, metrics_registry)
+        wiring = _Wiring(
+            registry, realm, policy, cache_ttl, balancer, metrics_registry, traffic_log, user_agent
+        )
         super().__init__(
             transport=SmartTransport(wiring.resolver(), rules=wiring.rules(), inner=transport),
             timeout=timeout,
@@ -150,11 +168,14 @@ class SyncSmartClient(httpx.Client):
         transport: httpx.BaseTransport | None = None,
         balancer: Balancer | None = None,
         metrics_registry: CollectorRegistry | None = None,
+        traffic_log: str | os.PathLike[str] | None = None,
         trust_env: bool = False,
         headers: Any = None,
         **kwargs: Any,
     ) -> None:
-        wiring = _Wiring(registry, realm, policy, cache_ttl, balancer, metrics_registry)
+        wiring = _Wiring(
+            registry, realm, policy, cache_ttl, balancer, metrics_registry, traffic_log, user_agent
+        )
         self._registry_loop = _RegistryLoop(registry) if registry is not None else None
         run = self._registry_loop.run if self._registry_loop is not None else None
         super().__init__(

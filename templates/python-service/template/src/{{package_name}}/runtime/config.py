@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
@@ -56,6 +57,8 @@ class PlatformSettings(BaseSettings):
     drain_seconds: float = Field(default=3.0, ge=0)
     health_cache_seconds: float = Field(default=2.0, ge=0)
     health_check_timeout_seconds: float = Field(default=1.0, gt=0)
+    # The smart client reads it too (clients built outside the platform record their calls as well).
+    traffic_log: Path | None = None
 
     @field_validator("registry_url")
     @classmethod

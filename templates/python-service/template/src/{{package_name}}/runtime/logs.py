@@ -35,6 +35,7 @@ MAX_FRAMES = 20
 # What every line written while a request is handled says about it.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 TRACE_ID: ContextVar[str | None] = ContextVar("trace_id", default=None)
+SPAN_ID: ContextVar[str | None] = ContextVar("span_id", default=None)
 
 
 class _Stdout:
@@ -65,6 +66,11 @@ def _named_logger_factory(*args: Any) -> _NamedWriteLogger:
 def get_logger(name: str) -> Any:
     """A structlog logger whose lines say `logger=name`; safe to create at import time."""
     return structlog.get_logger(name)
+
+
+def current_redactor() -> Redactor:
+    """What log lines are redacted with, for other records of the service (the traffic log)."""
+    return _Pipeline.redactor
 
 
 def current_request_id() -> str | None:
@@ -126,6 +132,9 @@ def _add_common_fields(event: MutableMapping[str, Any], logger: str, level: str)
         trace_id = TRACE_ID.get()
         if trace_id is not None:
             event.setdefault("trace_id", trace_id)
+            span_id = SPAN_ID.get()
+            if span_id is not None:
+                event.setdefault("span_id", span_id)
     return event
 
 
@@ -166,7 +175,7 @@ def _encode(event: Mapping[str, Any]) -> bytes:
 
 # Kept when nothing else fits: who wrote the line, about what, and which request.
 _ESSENTIAL = ("timestamp", "level", "logger", "event", "service", "realm", "version", "instance",
-              "request_id", "trace_id", "method", "route", "status")  # fmt: skip
+              "request_id", "trace_id", "span_id", "method", "route", "status")  # fmt: skip
 
 
 def _fit(event: Mapping[str, Any]) -> bytes:

@@ -1,6 +1,6 @@
 # Managed by the svc python-service template: `svc update` keeps this file current.
 # A local edit meets the next template change as a merge conflict: change it upstream.
-"""Per-request telemetry in one pass: request id, trace id, access log line and RED metrics.
+"""Per-request telemetry in one pass: request id, server span, access log line and RED metrics.
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware, which costs far more per request.
 An exception that escapes the app is logged here, on the request's own line (with its id, route
@@ -16,14 +16,15 @@ from collections.abc import Callable, Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .logs import LOGGED_MARK, REQUEST_ID, TRACE_ID, get_logger, write_line
+from .logs import LOGGED_MARK, REQUEST_ID, SPAN_ID, TRACE_ID, get_logger, write_line
 from .metrics import HttpMetrics, normalise_method
+from .tracing import start_server_span
 
 UNMATCHED = "<unmatched>"
 # Ids from load balancers and other services are kept if they are short and printable.
 _VALID_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 # W3C Trace Context: version-traceid-parentid-flags; an all-zero trace id is invalid.
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 log = get_logger(__name__)
 
@@ -39,8 +40,11 @@ class RequestTelemetry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id, trace_id = _ids(scope["headers"])
+        request_id, traceparent = _ids(scope["headers"])
         method = normalise_method(scope["method"])
+        # Probes and scrapes, every few seconds, would bury the traces worth reading.
+        quiet = scope["path"] in self.quiet_routes
+        span = None if quiet else start_server_span(traceparent, method, scope["path"])
         status = 500  # what the client gets if the app raises before answering
         id_header = (b"x-request-id", request_id.encode("ascii"))
 
@@ -51,7 +55,11 @@ class RequestTelemetry:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        id_token, trace_token = REQUEST_ID.set(request_id), TRACE_ID.set(trace_id)
+        if span is not None:
+            trace_token, span_token = TRACE_ID.set(span.trace_id), SPAN_ID.set(span.span_id)
+        else:  # tracing off: the lines still carry the caller's trace id
+            trace_token, span_token = TRACE_ID.set(traceparent and traceparent[3:35]), SPAN_ID.set(None)
+        id_token = REQUEST_ID.set(request_id)
         requests = self.metrics.requests
         requests.started(method)
         start = time.perf_counter()
@@ -67,8 +75,11 @@ class RequestTelemetry:
             requests.finished(method, route, status, seconds)
             if error is not None or status >= 500 or route not in self.quiet_routes:
                 _log_request(method, route, scope["path"], status, seconds, error)
+            if span is not None:
+                span.end(method, route, status, error)
             REQUEST_ID.reset(id_token)
             TRACE_ID.reset(trace_token)
+            SPAN_ID.reset(span_token)
 
 
 class RouteLabels:
@@ -104,19 +115,19 @@ class RouteLabels:
 
 
 def _ids(headers: list[tuple[bytes, bytes]]) -> tuple[str, str | None]:
-    """The request id (the caller's, or a new one) and the W3C trace id, if the caller sent one."""
-    request_id = trace_id = None
+    """The request id (the caller's, or a new one) and the caller's W3C `traceparent`, if valid."""
+    request_id = traceparent = None
     for name, value in headers:
         if name == b"x-request-id":
             text = bytes(value).decode("latin-1")
             if _VALID_REQUEST_ID.fullmatch(text):
                 request_id = text
         elif name == b"traceparent":
-            match = _TRACEPARENT.fullmatch(bytes(value).decode("latin-1").strip())
-            if match is not None:
-                trace_id = match.group(1)
+            text = bytes(value).decode("latin-1").strip()
+            if _TRACEPARENT.fullmatch(text):
+                traceparent = text
     # Unique, not secret: the Mersenne Twister (reseeded in forked children) spares a system call.
-    return request_id or f"{random.getrandbits(128):032x}", trace_id
+    return request_id or f"{random.getrandbits(128):032x}", traceparent
 
 
 def _log_request(

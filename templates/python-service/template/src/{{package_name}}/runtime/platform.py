@@ -1,6 +1,6 @@
 # Managed by the svc python-service template: `svc update` keeps this file current.
 # A local edit meets the next template change as a merge conflict: change it upstream.
-"""Wires the platform into a FastAPI app: logging, metrics, health, registry and lifecycle."""
+"""Wires the platform into a FastAPI app: logging, tracing, metrics, health, registry and lifecycle."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .middleware import RequestTelemetry
 from .redaction import secret_fields
 from .registrar import Registrar
 from .registry import Instance, open_registry
+from .tracing import configure_tracing, flush_traces
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 PLATFORM_ROUTES = ("/livez", "/readyz", "/health", "/metrics")
@@ -51,6 +52,7 @@ class Platform:
             settings.realm,
             metrics_registry=self.metrics.registry,
             user_agent=f"{instance.service}/{instance.version}",
+            traffic_log=settings.traffic_log,
         )
         # Not critical: a registry outage must not take every instance out of its load balancer.
         self.health.add_check(
@@ -99,6 +101,7 @@ class Platform:
         await self.client.aclose()
         await self.registry.aclose()
         self.metrics.close()
+        flush_traces()
 
 
 def get_platform(app: FastAPI) -> Platform:
@@ -122,9 +125,20 @@ def build_app(
         },
         redact={*settings.log_redact_fields, *secret_fields(type(settings))},
     )
+    configure_tracing(
+        {
+            "service.name": instance.service,
+            "service.version": instance.version,
+            "service.instance.id": instance.instance,
+            "deployment.environment.name": instance.realm,
+        }
+    )
     platform = Platform(settings, instance)
     fastapi_options.setdefault("version", instance.version)
     fastapi_options.setdefault("generate_unique_id_function", operation_id)
+    # The platform's middleware makes each request's span (its log line names it); FastAPI's own
+    # would be a second server span per request, and one per probe.
+    fastapi_options.setdefault("telemetry", {"tracing": False})
     app = FastAPI(lifespan=_platform_lifespan(platform, lifespan), **fastapi_options)
     app.state.platform = platform
     endpoints = (

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from opentelemetry.trace import Span
 
 from .balancer import Balancer
 from .client_telemetry import ClientTelemetry
@@ -37,6 +38,8 @@ from .retry import (
     reason_for_status,
     retry_after,
 )
+from .tracing import end_client_span, start_client_span, traceparent
+from .traffic import Exchange, TrafficLog
 
 SERVICE_SCHEME = "service"
 _TIMEOUT_KEYS = ("connect", "read", "write", "pool")
@@ -64,6 +67,8 @@ class _Call:
     # (balancer key, base URL to send to, or None for the URL as it is), in order of preference.
     candidates: list[tuple[str, str | None]] = field(default_factory=list)
     url: httpx.URL = field(init=False)
+    span: Span | None = None  # None: tracing is off
+    exchange: Exchange | None = None  # None: no traffic log
 
     def __post_init__(self) -> None:
         self.url = self.request.url
@@ -81,12 +86,14 @@ class CallRules:
         policy: RetryPolicy | None = None,
         balancer: Balancer | None = None,
         telemetry: ClientTelemetry | None = None,
+        traffic: TrafficLog | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
         self.balancer = balancer or Balancer()
         self.telemetry = telemetry or ClientTelemetry()
+        self.traffic = traffic
         self.clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._budgets: dict[str, RetryBudget] = {}
@@ -99,7 +106,16 @@ class CallRules:
             budget = self._budgets[target] = RetryBudget.for_policy(self.policy)
         budget.record_request()
         deadline = float(request.extensions.get("deadline", self.policy.deadline))
-        return _Call(request, target, started, started + deadline, budget, is_replay_safe(request))
+        call = _Call(request, target, started, started + deadline, budget, is_replay_safe(request))
+        trace_id = None
+        span = call.span = start_client_span(request.method, target)
+        if span is not None:
+            # Every attempt carries it (they are copies of this request): the callee continues the trace.
+            request.headers["traceparent"] = header = traceparent(span)
+            trace_id = header[3:35]
+        if self.traffic is not None:
+            call.exchange = Exchange(request, time.time(), started, trace_id)
+        return call
 
     def plan(self, call: _Call, endpoints: list[Endpoint] | None) -> None:
         """Order the instances to try; `endpoints` is None for a plain URL, sent as it is."""
@@ -124,7 +140,9 @@ class CallRules:
         self.balancer.started(key)
         return key, outgoing, remaining
 
-    def answered(self, key: str, outcome: Outcome) -> None:
+    def answered(self, call: _Call, key: str, outcome: Outcome) -> None:
+        if call.exchange is not None:
+            call.exchange.attempted(key, call.url, outcome)
         self.balancer.finished(key)
         if isinstance(outcome, httpx.Response):
             if outcome.status_code in GATEWAY_STATUSES:
@@ -137,7 +155,10 @@ class CallRules:
     def timed_out(self, call: _Call, key: str) -> DeadlineExceeded:
         self.balancer.finished(key)
         self.balancer.failed(key)
-        return DeadlineExceeded(f"deadline passed during attempt {call.attempts}")
+        error = DeadlineExceeded(f"deadline passed during attempt {call.attempts}")
+        if call.exchange is not None:
+            call.exchange.attempted(key, call.url, error)
+        return error
 
     def wait_before_retry(self, call: _Call, outcome: Outcome) -> float | None:
         """Seconds to wait before the next attempt, or None when there is none."""
@@ -160,7 +181,9 @@ class CallRules:
         )
         return wait
 
-    def finish(self, call: _Call, status: int | str) -> None:
+    def finish(self, call: _Call, outcome: httpx.Response | Exception) -> None:
+        """Record the call, answered with a response (whose body is still to be read) or failed."""
+        status = outcome.status_code if isinstance(outcome, httpx.Response) else type(outcome).__name__
         self.telemetry.call(
             target=call.target,
             method=call.request.method,
@@ -169,6 +192,13 @@ class CallRules:
             attempts=call.attempts,
             seconds=self.clock() - call.started,
         )
+        if call.span is not None:
+            end_client_span(call.span, str(call.url), status, call.attempts)
+        if call.exchange is not None and self.traffic is not None:
+            if isinstance(outcome, httpx.Response):
+                self.traffic.answered(call.exchange, outcome, self.clock)
+            else:
+                self.traffic.failed(call.exchange, outcome, self.clock())
 
 
 class SmartTransport(httpx.AsyncBaseTransport):
@@ -200,9 +230,9 @@ class SmartTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._run(call)
         except Exception as exc:
-            self._rules.finish(call, type(exc).__name__)
+            self._rules.finish(call, exc)
             raise
-        self._rules.finish(call, response.status_code)
+        self._rules.finish(call, response)
         return response
 
     async def aclose(self) -> None:
@@ -222,7 +252,7 @@ class SmartTransport(httpx.AsyncBaseTransport):
                 raise self._rules.timed_out(call, key) from exc
             except httpx.TransportError as exc:
                 outcome = exc
-            self._rules.answered(key, outcome)
+            self._rules.answered(call, key, outcome)
             wait = self._rules.wait_before_retry(call, outcome)
             if wait is None:
                 if isinstance(outcome, Exception):
@@ -268,9 +298,9 @@ class SyncSmartTransport(httpx.BaseTransport):
         try:
             response = self._run(call)
         except Exception as exc:
-            self._rules.finish(call, type(exc).__name__)
+            self._rules.finish(call, exc)
             raise
-        self._rules.finish(call, response.status_code)
+        self._rules.finish(call, response)
         return response
 
     def close(self) -> None:
@@ -287,7 +317,7 @@ class SyncSmartTransport(httpx.BaseTransport):
                 outcome = self._inner.handle_request(outgoing)
             except httpx.TransportError as exc:
                 outcome = exc
-            self._rules.answered(key, outcome)
+            self._rules.answered(call, key, outcome)
             wait = self._rules.wait_before_retry(call, outcome)
             if wait is None:
                 if isinstance(outcome, Exception):

@@ -1,0 +1,1 @@
+"""API checks of the service: see conftest.py."""

@@ -1,0 +1,1 @@
+"""The billing3 service"""

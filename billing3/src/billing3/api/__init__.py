@@ -1,0 +1,1 @@
+"""The service's HTTP API: one module per resource, each with its own router."""

@@ -1,0 +1,225 @@
+"""One trace across two generated services, and the caller's traffic log, from real servers.
+
+billing calls identity with the smart client (the route of test_two_services). Both export
+their spans over OTLP/HTTP to a receiver the test runs, as a tracing backend would collect
+them; billing also records its calls in a traffic log (`SVC_TRAFFIC_LOG`), which must be a
+valid HAR 1.2 document that `svc traffic` prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from har import har_errors
+from helpers import free_port, wait_until
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
+from test_two_services import BILLING_MAIN, WHOIS_ROUTE, Service, render, start
+
+from scaffold.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Span:
+    service: str
+    name: str
+    kind: str  # "SERVER" or "CLIENT"
+    trace_id: str
+    span_id: str
+    parent_id: str  # "" for a trace's root
+
+
+@dataclass
+class OtlpReceiver:
+    """An OTLP/HTTP trace receiver (protobuf): the spans every process exported to it."""
+
+    endpoint: str
+    spans: list[Span] = field(default_factory=list)
+
+    def one(self, service: str, kind: str) -> Span | None:
+        found = [span for span in self.spans if span.service == service and span.kind == kind]
+        return found[0] if len(found) == 1 else None
+
+
+def _decode(body: bytes) -> list[Span]:
+    request = ExportTraceServiceRequest.FromString(body)
+    spans = []
+    for resource_spans in request.resource_spans:
+        attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                spans.append(
+                    Span(
+                        service=attributes["service.name"],
+                        name=span.name,
+                        kind=SpanMessage.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_id=span.parent_span_id.hex(),
+                    )
+                )
+    return spans
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    lock = threading.Lock()
+    collected: list[Span] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path != "/v1/traces" or self.headers["Content-Type"] != "application/x-protobuf":
+                self.send_error(404)
+                return
+            with lock:
+                collected.extend(_decode(body))
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            with contextlib.suppress(ConnectionError):  # a process killed at teardown stops listening
+                self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield OtlpReceiver(f"http://127.0.0.1:{server.server_address[1]}", collected)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class TracedFleet:
+    billing: Service
+    identity: Service
+    traffic_log: Path
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, receiver: OtlpReceiver) -> Iterator[TracedFleet]:
+    identity = render(tmp_path, "identity")
+    billing = render(tmp_path, "billing")
+    (billing / "src" / "billing" / "api" / "whois.py").write_text(WHOIS_ROUTE)
+    (billing / "src" / "billing" / "with_whois.py").write_text(BILLING_MAIN)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    registry_url = f"sqlite:///{tmp_path / 'registry.db'}"
+    traffic_log = tmp_path / "billing-traffic.har"
+    # Spans leave in batches: a short delay brings them to the receiver while the test waits.
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    services: list[Service] = []
+    try:
+        services.append(
+            start(identity, "identity-1", "identity", registry_url, logs, port=free_port(), env=otel)
+        )
+        services.append(
+            start(
+                billing,
+                "billing-1",
+                "billing.with_whois",
+                registry_url,
+                logs,
+                port=free_port(),
+                env={**otel, "SVC_TRAFFIC_LOG": str(traffic_log)},
+            )
+        )
+        yield TracedFleet(billing=services[1], identity=services[0], traffic_log=traffic_log)
+    finally:
+        for service in services:
+            if service.process.poll() is None:
+                service.process.kill()
+                service.process.wait()
+
+
+def access_line(service: Service, path: str) -> dict[str, object]:
+    """The access line of the one request for `path`, or {} while it is not written yet."""
+    lines = [
+        line
+        for line in service.log_lines()
+        if line.get("event") == "request_finished" and line.get("path") == path
+    ]
+    return lines[0] if len(lines) == 1 else {}
+
+
+def test_a_call_from_one_service_to_another_is_one_trace(fleet: TracedFleet, receiver: OtlpReceiver) -> None:
+    answer = httpx.get(f"{fleet.billing.url}/v1/whois/ada", trust_env=False)
+    assert answer.status_code == 200, answer.text
+
+    def three_spans() -> list[Span]:
+        spans = [
+            receiver.one("billing", "SERVER"),
+            receiver.one("billing", "CLIENT"),
+            receiver.one("identity", "SERVER"),
+        ]
+        return [span for span in spans if span is not None] if None not in spans else []
+
+    billing_server, billing_client, identity_server = wait_until(
+        three_spans, timeout=20, what="billing's and identity's spans at the OTLP receiver"
+    )
+    assert billing_server.name == "GET /v1/whois/{name}"
+    assert identity_server.name == "GET /v1/greetings/{name}"
+    # One trace: billing's request is its root, the call its child, identity's request the call's child.
+    assert billing_server.trace_id == billing_client.trace_id == identity_server.trace_id
+    assert billing_server.parent_id == ""
+    assert billing_client.parent_id == billing_server.span_id
+    assert identity_server.parent_id == billing_client.span_id
+
+    # Each service's log line of the request names the trace and its own span.
+    billing_line = wait_until(lambda: access_line(fleet.billing, "/v1/whois/ada"), what="billing's line")
+    identity_line = wait_until(
+        lambda: access_line(fleet.identity, "/v1/greetings/ada"), what="identity's line"
+    )
+    assert (billing_line["trace_id"], billing_line["span_id"]) == (
+        billing_server.trace_id,
+        billing_server.span_id,
+    )
+    assert (identity_line["trace_id"], identity_line["span_id"]) == (
+        identity_server.trace_id,
+        identity_server.span_id,
+    )
+
+
+def test_the_caller_s_traffic_log_is_a_har_file_that_svc_traffic_prints(fleet: TracedFleet) -> None:
+    for name in ("ada", "bob"):
+        answer = httpx.get(f"{fleet.billing.url}/v1/whois/{name}", trust_env=False)
+        assert answer.status_code == 200, answer.text
+
+    document = json.loads(fleet.traffic_log.read_text())
+    assert har_errors(document) == []
+    [ada, bob] = document["log"]["entries"]
+    assert ada["request"]["url"] == f"{fleet.identity.url}/v1/greetings/ada"
+    assert ada["_service"] == "service://identity/v1/greetings/ada"
+    assert ada["_instance"].endswith("/identity-1")
+    assert json.loads(bob["response"]["content"]["text"]) == {"message": "Hello, bob!"}
+
+    printed = CliRunner().invoke(main, ["traffic", str(fleet.traffic_log), "--json"])
+    assert printed.exit_code == 0, printed.output
+    exchanges = json.loads(printed.output)
+    assert [(e["method"], e["url"], e["status"], e["instance"]) for e in exchanges] == [
+        ("GET", f"{fleet.identity.url}/v1/greetings/{name}", 200, ada["_instance"]) for name in ("ada", "bob")
+    ]
+    table = CliRunner().invoke(main, ["traffic", str(fleet.traffic_log)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert f"{fleet.identity.url}/v1/greetings/bob" in table.output
