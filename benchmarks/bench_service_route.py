@@ -51,7 +51,9 @@ DRIVER = textwrap.dedent(
     requests, rounds, registry_url, result_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     settings = Settings(registry_url=registry_url)
 
-    bare = FastAPI()
+    # The generated app sets the process's OpenTelemetry provider, which FastAPI's own request
+    # tracing would then use for the bare app too: a bare app in a process without it traces nothing.
+    bare = FastAPI(telemetry={"tracing": False})
     bare.state.settings = settings
     bare.include_router(greetings.router)
     service = create_app(settings)
