@@ -1,10 +1,12 @@
-"""Fixtures shared by the whole suite: an isolated git and HOME for every test."""
+"""Fixtures shared by the whole suite: an isolated git and HOME for every test, an OTLP receiver."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+from otlp_receiver import OtlpReceiver, otlp_receiver
 from update_support import FORMATS
 
 
@@ -35,3 +37,10 @@ def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> None:
 def fmt(request: pytest.FixtureRequest) -> str:
     """Run a test once for each template format svc supports."""
     return str(request.param)
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP trace receiver: point OTEL_EXPORTER_OTLP_ENDPOINT at its `endpoint`."""
+    with otlp_receiver() as running:
+        yield running

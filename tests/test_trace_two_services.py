@@ -8,12 +8,9 @@ valid HAR 1.2 document that `svc traffic` prints.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,93 +18,12 @@ import pytest
 from click.testing import CliRunner
 from har import har_errors
 from helpers import free_port, wait_until
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
+from otlp_receiver import OtlpReceiver, Span, request_line
 from test_two_services import BILLING_MAIN, WHOIS_ROUTE, Service, render, start
 
 from scaffold.cli import main
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass(frozen=True)
-class Span:
-    service: str
-    name: str
-    kind: str  # "SERVER" or "CLIENT"
-    trace_id: str
-    span_id: str
-    parent_id: str  # "" for a trace's root
-
-
-@dataclass
-class OtlpReceiver:
-    """An OTLP/HTTP trace receiver (protobuf): the spans every process exported to it."""
-
-    endpoint: str
-    spans: list[Span] = field(default_factory=list)
-
-    def one(self, service: str, kind: str) -> Span | None:
-        found = [span for span in self.spans if span.service == service and span.kind == kind]
-        return found[0] if len(found) == 1 else None
-
-
-def _decode(body: bytes) -> list[Span]:
-    request = ExportTraceServiceRequest.FromString(body)
-    spans = []
-    for resource_spans in request.resource_spans:
-        attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                spans.append(
-                    Span(
-                        service=attributes["service.name"],
-                        name=span.name,
-                        kind=SpanMessage.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_id=span.parent_span_id.hex(),
-                    )
-                )
-    return spans
-
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    lock = threading.Lock()
-    collected: list[Span] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path != "/v1/traces" or self.headers["Content-Type"] != "application/x-protobuf":
-                self.send_error(404)
-                return
-            with lock:
-                collected.extend(_decode(body))
-            answer = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            with contextlib.suppress(ConnectionError):  # a process killed at teardown stops listening
-                self.wfile.write(answer)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield OtlpReceiver(f"http://127.0.0.1:{server.server_address[1]}", collected)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @dataclass
@@ -153,16 +69,6 @@ def fleet(tmp_path: Path, receiver: OtlpReceiver) -> Iterator[TracedFleet]:
                 service.process.wait()
 
 
-def access_line(service: Service, path: str) -> dict[str, object]:
-    """The access line of the one request for `path`, or {} while it is not written yet."""
-    lines = [
-        line
-        for line in service.log_lines()
-        if line.get("event") == "request_finished" and line.get("path") == path
-    ]
-    return lines[0] if len(lines) == 1 else {}
-
-
 def test_a_call_from_one_service_to_another_is_one_trace(fleet: TracedFleet, receiver: OtlpReceiver) -> None:
     answer = httpx.get(f"{fleet.billing.url}/v1/whois/ada", trust_env=False)
     assert answer.status_code == 200, answer.text
@@ -187,9 +93,11 @@ def test_a_call_from_one_service_to_another_is_one_trace(fleet: TracedFleet, rec
     assert identity_server.parent_id == billing_client.span_id
 
     # Each service's log line of the request names the trace and its own span.
-    billing_line = wait_until(lambda: access_line(fleet.billing, "/v1/whois/ada"), what="billing's line")
+    billing_line = wait_until(
+        lambda: request_line(fleet.billing.log_lines(), "/v1/whois/ada"), what="billing's line"
+    )
     identity_line = wait_until(
-        lambda: access_line(fleet.identity, "/v1/greetings/ada"), what="identity's line"
+        lambda: request_line(fleet.identity.log_lines(), "/v1/greetings/ada"), what="identity's line"
     )
     assert (billing_line["trace_id"], billing_line["span_id"]) == (
         billing_server.trace_id,
