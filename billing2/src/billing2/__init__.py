@@ -1,1 +1,0 @@
-"""The billing2 service"""

@@ -1,1 +1,0 @@
-"""API checks of the service: see conftest.py."""

@@ -1,1 +1,0 @@
-"""The billing3 service"""

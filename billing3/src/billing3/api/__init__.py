@@ -1,1 +1,0 @@
-"""The service's HTTP API: one module per resource, each with its own router."""
