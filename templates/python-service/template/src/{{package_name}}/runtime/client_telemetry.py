@@ -90,7 +90,7 @@ class ClientTelemetry:
             "client_request",
             target=target,
             method=method,
-            url=url,
+            url=_without_query(url),
             status=status,
             attempts=attempts,
             duration_ms=round(seconds * 1000, 2),
@@ -101,7 +101,7 @@ class ClientTelemetry:
         log.info(
             "client_retry",
             target=target,
-            url=url,
+            url=_without_query(url),
             reason=reason,
             attempt=attempt,
             wait_ms=round(wait * 1000, 1),
@@ -110,3 +110,8 @@ class ClientTelemetry:
     def out_of_budget(self, *, target: str) -> None:
         self.budget_exhausted.labels(target=target).inc()
         log.warning("client_retry_budget_exhausted", target=target)
+
+
+def _without_query(url: str) -> str:
+    """The URL as a log line may hold it: a query string may carry a key (`?api_key=...`)."""
+    return url.split("?", 1)[0]
