@@ -4,7 +4,8 @@
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware, which costs far more per request.
 An exception that escapes the app is logged here, on the request's own line (with its id, route
-and trace id), rather than by uvicorn after the request's context is gone.
+and trace id), rather than by uvicorn after the request's context is gone, and answered here with
+a 500 that carries the request id.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Collection
 
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logs import LOGGED_MARK, REQUEST_ID, SPAN_ID, TRACE_ID, get_logger, write_line
@@ -21,6 +23,8 @@ from .metrics import HttpMetrics, normalise_method
 from .tracing import start_server_span
 
 UNMATCHED = "<unmatched>"
+# What Starlette answers for an unhandled exception outside debug mode.
+_INTERNAL_ERROR = PlainTextResponse("Internal Server Error", status_code=500)
 # Ids from load balancers and other services are kept if they are short and printable.
 _VALID_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 # W3C Trace Context: version-traceid-parentid-flags; an all-zero trace id is invalid.
@@ -46,12 +50,13 @@ class RequestTelemetry:
         quiet = scope["path"] in self.quiet_routes
         span = None if quiet else start_server_span(traceparent, method, scope["path"])
         status = 500  # what the client gets if the app raises before answering
+        started = False
         id_header = (b"x-request-id", request_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
@@ -68,7 +73,11 @@ class RequestTelemetry:
             await self.app(scope, receive, send_with_id)
         except Exception as raised:
             error = raised
-            raise
+            if started or getattr(scope.get("app"), "debug", False):
+                raise  # a half-sent answer cannot become a 500; debug mode shows its traceback page
+            # Starlette's error middleware would answer from outside this one, without the
+            # request id that the failure's log line names. The failure is logged below.
+            await _INTERNAL_ERROR(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - start
             route = self.labels.of(scope)
