@@ -4,16 +4,11 @@ spurious conflicts; cookiecutter's folder keys only for a template that names th
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 from helpers import build_tree, commit_all, git, init_repo, tag
-from update_support import svc
+from update_support import cruft_create, svc
 
-BIN = Path(sys.executable).parent
 SPEC = '{"service_name": "x", "project_slug": "{{ cookiecutter.service_name }}", "owner": "platform"}'
 # As cookiecutter-pylibrary's .cookiecutterrc did up to its v2.0: every key of the context.
 WHOLE_CONTEXT = "{% for key, value in cookiecutter.items()|sort %}{{ key }}={{ value }}\n{% endfor %}"
@@ -59,23 +54,8 @@ def test_a_render_names_its_template_and_commit_and_no_folder_of_the_machine(tmp
 
 
 def test_a_project_made_by_cruft_is_taken_over_without_conflicts(tmp_path: Path) -> None:
-    cruft = shutil.which("cruft", path=str(BIN))
-    if cruft is None:
-        pytest.skip("cruft is not installed (pip install cruft)")
     template, _ = _template(tmp_path / "tpl")
-    create = [
-        cruft,
-        "create",
-        "--no-input",
-        "--checkout",
-        "v1.0.0",
-        "--output-dir",
-        str(tmp_path),
-        str(template),
-    ]
-    subprocess.run(
-        [*create, "--extra-context", '{"service_name": "billing"}'], check=True, capture_output=True
-    )
+    cruft_create(template, tmp_path, "--extra-context", '{"service_name": "billing"}')
     project = tmp_path / "billing"
     git(project, "init", "-q")
     commit_all(project, "made by cruft")

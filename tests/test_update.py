@@ -15,6 +15,7 @@ from update_support import (
     TemplateRepo,
     commit_all,
     copier_project,
+    cruft_create,
     edit,
     git,
     released_service,
@@ -331,25 +332,9 @@ def test_copier_project_moves_to_svc(tmp_path: Path) -> None:
 
 
 def test_cruft_project_moves_to_svc(tmp_path: Path) -> None:
-    cruft = shutil.which("cruft", path=str(BIN))
-    if cruft is None:
-        pytest.skip("cruft is not installed (pip install cruft)")
     template = template_repo(tmp_path / "template", "cookiecutter")
     template.release("v1.0.0", BASE_FILES)
-    subprocess.run(
-        [
-            cruft,
-            "create",
-            "--no-input",
-            "--checkout",
-            "v1.0.0",
-            "--output-dir",
-            str(tmp_path),
-            str(template.path),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cruft = cruft_create(template.path, tmp_path)
     project = tmp_path / "demo"
     _team_repo(project)
     assert "already on" in svc("update", project).output

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner, Result
 from helpers import build_tree, commit_all, git, init_repo, tag, with_changes
@@ -191,6 +193,17 @@ def released_service(tmp_path: Path, fmt: str, **kwargs: Any) -> tuple[TemplateR
     template = template_repo(tmp_path / "template", fmt, **kwargs)
     template.release("v1.0.0", BASE_FILES)
     return template, new_service(template, tmp_path / "out")
+
+
+def cruft_create(template: Path, out: Path, *args: str) -> str:
+    """`cruft create` of `template` at v1.0.0 into `out`, as a team made projects before svc;
+    returns the cruft command. The test is skipped where cruft is not installed."""
+    cruft = shutil.which("cruft", path=str(Path(sys.executable).parent))
+    if cruft is None:
+        pytest.skip("cruft is not installed (pip install cruft)")
+    command = [cruft, "create", "--no-input", "--checkout", "v1.0.0", "--output-dir", str(out), *args]
+    subprocess.run([*command, str(template)], check=True, capture_output=True)
+    return cruft
 
 
 def copier_project(tmp_path: Path) -> tuple[TemplateRepo, Path]:
