@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from har import har_errors
 from helpers import free_port, wait_until
 from otlp_receiver import OtlpReceiver, Span, request_line
-from test_two_services import BILLING_MAIN, WHOIS_ROUTE, Service, render, start
+from test_two_services import Service, start, whois_pair
 
 from scaffold.cli import main
 
@@ -35,12 +35,7 @@ class TracedFleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path, receiver: OtlpReceiver) -> Iterator[TracedFleet]:
-    identity = render(tmp_path, "identity")
-    billing = render(tmp_path, "billing")
-    (billing / "src" / "billing" / "api" / "whois.py").write_text(WHOIS_ROUTE)
-    (billing / "src" / "billing" / "with_whois.py").write_text(BILLING_MAIN)
-    logs = tmp_path / "logs"
-    logs.mkdir()
+    identity, billing, logs = whois_pair(tmp_path)
     registry_url = f"sqlite:///{tmp_path / 'registry.db'}"
     traffic_log = tmp_path / "billing-traffic.har"
     # Spans leave in batches: a short delay brings them to the receiver while the test waits.

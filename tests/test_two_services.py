@@ -174,14 +174,20 @@ def start(
     return service
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[dict[str, Service]]:
+def whois_pair(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """identity, and billing with a route that asks identity; and a folder for their logs."""
     identity = render(tmp_path, "identity")
     billing = render(tmp_path, "billing")
     (billing / "src" / "billing" / "api" / "whois.py").write_text(WHOIS_ROUTE)
     (billing / "src" / "billing" / "with_whois.py").write_text(BILLING_MAIN)
     logs = tmp_path / "logs"
     logs.mkdir()
+    return identity, billing, logs
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[dict[str, Service]]:
+    identity, billing, logs = whois_pair(tmp_path)
     services: dict[str, Service] = {}
     with etcd_cluster(tmp_path) as etcd:
         try:

@@ -119,6 +119,13 @@ def billing(rendered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return copy
 
 
+def with_delete_user(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with one operation more, `DELETE /v1/users/{user_id}`."""
+    grown = deepcopy(document)
+    grown["paths"]["/v1/users/{user_id}"]["delete"] = {"operationId": "deleteUser", "responses": {"204": {}}}
+    return grown
+
+
 def write_api(path: Path, document: dict[str, Any]) -> str:
     path.write_text(json.dumps(document))
     return str(path)
@@ -201,8 +208,7 @@ def test_check_names_a_new_required_request_field_and_a_changed_type(billing: Pa
 def test_an_added_operation_is_a_change_that_breaks_nothing(billing: Path, tmp_path: Path) -> None:
     api = tmp_path / "openapi.json"
     svc("client", "add", "identity", "--from", write_api(api, USERS_API))
-    grown = deepcopy(USERS_API)
-    grown["paths"]["/v1/users/{user_id}"]["delete"] = {"operationId": "deleteUser", "responses": {"204": {}}}
+    grown = with_delete_user(USERS_API)
 
     result = svc("client", "check", "identity", "--from", write_api(api, grown))
 
@@ -214,8 +220,7 @@ def test_an_added_operation_is_a_change_that_breaks_nothing(billing: Path, tmp_p
 def test_update_writes_the_client_again_from_the_new_document(billing: Path, tmp_path: Path) -> None:
     api = tmp_path / "openapi.json"
     svc("client", "add", "identity", "--from", write_api(api, USERS_API))
-    grown = deepcopy(USERS_API)
-    grown["paths"]["/v1/users/{user_id}"]["delete"] = {"operationId": "deleteUser", "responses": {"204": {}}}
+    grown = with_delete_user(USERS_API)
 
     assert svc("client", "update", "identity", "--from", write_api(api, grown)).exit_code == 0
 
