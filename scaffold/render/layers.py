@@ -76,7 +76,8 @@ def render_chain(
             answers.update(result.answers)
             top = index == len(chain) - 1
             layers.append(recorded_layer(resolved, result.format, answers_file if top else None))
-        check_contained(dest)
+        if len(chain) > 1:  # render() checked each layer's own output; the overlay is new
+            check_contained(dest)
     return provenance.Provenance(tuple(layers), answers, __version__)
 
 
