@@ -35,14 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from template_support import (
-    TEMPLATES_DIR,
-    free_port,
-    install_service,
-    render_template,
-    running_service,
-    service_venv,
-)
+from helpers import free_port
+from template_support import TEMPLATES_DIR, install_service, render_template, running_service, service_venv
 
 BARE_APP = textwrap.dedent(
     """

@@ -99,6 +99,8 @@ class _Pipeline:
     (made once, at first use) still follow a later configuration."""
 
     static: dict[str, object] = {}  # noqa: RUF012 - replaced as a whole, never mutated in place
+    static_json = b"{}"  # `static` encoded
+    static_json_tail = b"}"  # what closes a line of other fields with the static ones
     level = logging.INFO
     redactor = Redactor()
     console = False
@@ -122,10 +124,15 @@ def _enrich(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
 
 
 def _add_common_fields(event: MutableMapping[str, Any], logger: str, level: str) -> MutableMapping[str, Any]:
+    event.update(_Pipeline.static)
+    return _add_line_fields(event, logger, level)
+
+
+def _add_line_fields(event: MutableMapping[str, Any], logger: str, level: str) -> MutableMapping[str, Any]:
+    """The common fields that differ from line to line: all but the service's static ones."""
     event["logger"] = logger
     event["level"] = level
     event["timestamp"] = _Clock.now()
-    event.update(_Pipeline.static)
     request_id = REQUEST_ID.get()
     if request_id is not None:
         event.setdefault("request_id", request_id)
@@ -149,13 +156,32 @@ def write_line(logger: str, level: str, event: str, fields: dict[str, Any]) -> N
     if _Pipeline.console:
         getattr(get_logger(logger), level)(event, **fields)
         return
-    bound = structlog.contextvars.get_contextvars()
+    bound = _bound_context()
     if bound:
-        fields = {**_Pipeline.redactor.event(bound), **fields}
-    fields["event"] = event
-    line = _fit(_add_common_fields(fields, logger, level)).decode()
-    _STDOUT.write(line + "\n")
+        fields = {**_Pipeline.redactor.event(bound), **fields, "event": event}
+        line = _fit(_add_common_fields(fields, logger, level))
+    else:
+        fields["event"] = event
+        line = _encode(_add_line_fields(fields, logger, level))
+        # The static fields were encoded once, by configure_logging().
+        if len(line) + len(_Pipeline.static_json) <= MAX_LINE_BYTES:
+            line = line[:-1] + _Pipeline.static_json_tail
+        else:
+            line = _fit({**fields, **_Pipeline.static})
+    _STDOUT.write(line.decode() + "\n")
     _STDOUT.flush()
+
+
+# Every variable that structlog's bind_contextvars() has made (private, hence the fallback): while
+# it is empty, nothing is bound and the line need not look through the whole context for it.
+_STRUCTLOG_VARS = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+
+
+def _bound_context() -> dict[str, Any]:
+    """What structlog.contextvars.bind_contextvars() has bound in the current context."""
+    if _STRUCTLOG_VARS is not None and not _STRUCTLOG_VARS:
+        return {}
+    return structlog.contextvars.get_contextvars()
 
 
 def _render(logger: WrappedLogger, method: str, event: EventDict) -> str:
@@ -227,6 +253,8 @@ def configure_logging(
     structlog loggers first used after the first call (they are cached).
     """
     _Pipeline.static = dict(static)
+    _Pipeline.static_json = _encode(_Pipeline.static)
+    _Pipeline.static_json_tail = b"," + _Pipeline.static_json[1:] if static else b"}"
     _Pipeline.redactor = Redactor(redact)
     _Pipeline.console = log_format == "console"
     colors = _Pipeline.console and sys.stdout.isatty()

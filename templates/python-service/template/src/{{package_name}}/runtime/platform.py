@@ -136,9 +136,10 @@ def build_app(
     platform = Platform(settings, instance)
     fastapi_options.setdefault("version", instance.version)
     fastapi_options.setdefault("generate_unique_id_function", operation_id)
-    # The platform's middleware makes each request's span (its log line names it); FastAPI's own
-    # would be a second server span per request, and one per probe.
-    fastapi_options.setdefault("telemetry", {"tracing": False})
+    # The platform's middleware makes each request's span (its log line names it) and its metrics;
+    # FastAPI's own would be a second server span per request, and one per probe. Switched off
+    # one by one, FastAPI still looks for OpenTelemetry providers on every request.
+    fastapi_options.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(lifespan=_platform_lifespan(platform, lifespan), **fastapi_options)
     app.state.platform = platform
     endpoints = (

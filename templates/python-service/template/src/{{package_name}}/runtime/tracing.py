@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Mapping
-from contextvars import Token
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 from opentelemetry import context, trace
@@ -68,19 +68,31 @@ def flush_traces() -> None:
         Tracing.provider.force_flush(timeout_millis=2000)
 
 
-@dataclass
+@dataclass(slots=True)
 class ServerSpan:
-    """The span of the request being served, current while it is."""
+    """The span of the request being served, current while it is.
 
-    span: Span
-    token: Token[Context]
-    trace_id: str
+    When spans are exported it is a recorded OpenTelemetry span, current in OpenTelemetry's
+    context, so that the team's own spans and the smart client's are its children. When nothing
+    is exported only its ids go anywhere (log lines, `traceparent`), so it is only ids, current
+    in a variable of the platform's: an unrecorded OpenTelemetry span, made current, cost a
+    fifth of the platform's time per request for nothing anyone could see.
+    """
+
+    trace_id: str  # in hex, as log lines and `traceparent` show them
     span_id: str
+    flags: TraceFlags
+    recorded: Span | None = None
+    otel_token: Token[Context] | None = None
+    token: Token[ServerSpan | None] | None = None
 
     def end(self, method: str, route: str, status: int, error: Exception | None) -> None:
-        context.detach(self.token)
-        span = self.span
-        if not span.is_recording():
+        if self.token is not None:
+            _REQUEST_SPAN.reset(self.token)
+        if self.otel_token is not None:
+            context.detach(self.otel_token)
+        span = self.recorded
+        if span is None or not span.is_recording():
             return
         span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
@@ -91,27 +103,47 @@ class ServerSpan:
         span.end()
 
 
+# The request being served, when its span is only ids (nothing is exported).
+_REQUEST_SPAN: ContextVar[ServerSpan | None] = ContextVar("svc_request_span", default=None)
+
+
 def start_server_span(traceparent: str | None, method: str, path: str) -> ServerSpan | None:
     """The request's span, a child of the caller's when `traceparent` (valid) is given; None when off.
 
-    It is made current, so that the calls made while serving the request are its children.
+    It is current until it ends, so that the calls made while serving the request are its children.
     """
     if not Tracing.on:
         return None
-    parent = _remote_parent(traceparent)
     tracer = Tracing.tracer
     if tracer is None:
-        span: Span = _unrecorded(parent)
-    else:
-        span = tracer.start_span(
-            method,
-            context=None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent)),
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": path},
-        )
-    token = context.attach(trace.set_span_in_context(span))
+        # A new trace is sampled, so that the services called decide for themselves whether to record theirs.
+        if traceparent is None:
+            trace_id, flags = f"{random.getrandbits(128):032x}", _SAMPLED
+        else:
+            trace_id, flags = traceparent[3:35], TraceFlags(int(traceparent[53:55], 16))
+        server = ServerSpan(trace_id, f"{_new_span_id():016x}", flags)
+        server.token = _REQUEST_SPAN.set(server)
+        return server
+    parent = _remote_parent(traceparent)
+    span = tracer.start_span(
+        method,
+        context=None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent)),
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "url.path": path},
+    )
     span_context = span.get_span_context()
-    return ServerSpan(span, token, f"{span_context.trace_id:032x}", f"{span_context.span_id:016x}")
+    return ServerSpan(
+        f"{span_context.trace_id:032x}",
+        f"{span_context.span_id:016x}",
+        span_context.trace_flags,
+        recorded=span,
+        otel_token=context.attach(trace.set_span_in_context(span)),
+    )
+
+
+def _new_span_id() -> int:
+    # Unique, not secret (as the SDK's own ids): the Mersenne Twister spares a system call.
+    return random.getrandbits(64) or 1
 
 
 def _remote_parent(traceparent: str | None) -> SpanContext | None:
@@ -123,26 +155,18 @@ def _remote_parent(traceparent: str | None) -> SpanContext | None:
     )
 
 
-def _unrecorded(parent: SpanContext | None) -> NonRecordingSpan:
-    """A span with ids only: a child of `parent`, or the root of a new trace (sampled, so that
-    the services called decide for themselves whether to record theirs)."""
-    if parent is None or not parent.is_valid:
-        trace_id, flags = random.getrandbits(128), _SAMPLED
-    else:
-        trace_id, flags = parent.trace_id, parent.trace_flags
-    # Unique, not secret (as the SDK's own ids): the Mersenne Twister spares a system call.
-    return NonRecordingSpan(
-        SpanContext(trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=flags)
-    )
-
-
 def start_client_span(method: str, target: str) -> Span | None:
     """The span of one smart-client call (all its attempts), a child of the current span; None when off."""
     if not Tracing.on:
         return None
     tracer = Tracing.tracer
     if tracer is None:
-        return _unrecorded(trace.get_current_span().get_span_context())
+        request = _REQUEST_SPAN.get()
+        if request is None:
+            trace_id, flags = random.getrandbits(128), _SAMPLED
+        else:
+            trace_id, flags = int(request.trace_id, 16), request.flags
+        return NonRecordingSpan(SpanContext(trace_id, _new_span_id(), is_remote=False, trace_flags=flags))
     return tracer.start_span(
         method,
         kind=SpanKind.CLIENT,
