@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from . import __version__, git
+from . import __version__, checkouts, git
 from .errors import GitError, SourceError
 from .provenance import Layer, version_label
 
@@ -149,12 +149,13 @@ def _is_repository_root(path: Path) -> bool:
 
 def mirror_path(url: str) -> Path:
     """Where svc keeps its mirror of the template repository at `url`."""
-    return cache_dir() / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git")
+    return cache_dir("repos") / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git")
 
 
-def cache_dir() -> Path:
+def cache_dir(kind: str) -> Path:
+    """svc's folder in the user's cache for `kind` (template mirrors, compiled templates)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "svc" / "repos"
+    return Path(base) / "svc" / kind
 
 
 def _git_dir(source: TemplateSource, fetch: bool = True) -> Path:
@@ -345,12 +346,14 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
             yield _subfolder(_copy_work_tree(folder, Path(tmp)), source, folder)
         return
     assert resolved.commit is not None
-    with tempfile.TemporaryDirectory(prefix="svc-template-") as tmp:
-        files = Path(tmp) / "files"
-        files.mkdir()
-        _check_out(_git_dir(source), resolved.commit, files, Path(tmp) / "index")
-        refuse_links_out(files, f"{source.location} at {resolved.ref or resolved.commit}")
-        yield _subfolder(files, source, f"{source.location} at {resolved.ref or resolved.commit}")
+    where = f"{source.location} at {resolved.ref or resolved.commit}"
+    files = checkouts.checked_out(
+        _git_dir(source),
+        resolved.commit,
+        cache_dir("trees"),
+        check=lambda tree: refuse_links_out(tree, where),
+    )
+    yield _subfolder(files, source, where)
 
 
 def _subfolder(files: Path, source: TemplateSource, where: object) -> Path:
@@ -361,15 +364,6 @@ def _subfolder(files: Path, source: TemplateSource, where: object) -> Path:
     if not folder.is_dir():
         raise SourceError(f"{where} has no folder {source.directory}; check --directory.")
     return folder
-
-
-def _check_out(repo: Path, commit: str, dest: Path, index: Path) -> None:
-    """The files of `commit` as committed, into `dest`: as a clone would check them out (no
-    `export-subst` or `export-ignore`, which `git archive` would apply), without touching the
-    repository's own index or work tree."""
-    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git.git_dir(repo))}
-    git.run("read-tree", commit, cwd=dest, env=env)
-    git.run("checkout-index", "--all", "--force", cwd=dest, env=env)
 
 
 def refuse_links_out(folder: Path, where: str | None = None) -> None:

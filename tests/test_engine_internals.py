@@ -161,20 +161,25 @@ def test_svc_worker_renders_byte_for_byte_what_copier_renders(tmp_path: Path, te
     }
     copier.run_copy(str(source), tmp_path / "copier", **options)
     run_copy(str(source), tmp_path / "svc", **options)
+    # The second render takes the built-in template's compiled files from the cache.
+    run_copy(str(source), tmp_path / "svc-again", **options)
     theirs, ours = _tree(tmp_path / "copier"), _tree(tmp_path / "svc")
     assert ours == theirs
+    assert _tree(tmp_path / "svc-again") == theirs
     assert template == "built-in" or ".answers/copier.yml" in ours
     assert len(ours) > 5
 
 
 def test_copier_worker_has_the_methods_svc_overrides() -> None:
-    """svc's Worker replaces two of copier's methods with cheaper equivalents; if copier
+    """svc's Worker replaces some of copier's methods with cheaper equivalents; if copier
     renames or re-signs them, svc's would silently stop applying."""
+    import functools
     import inspect
 
     from copier._jinja_ext import get_yield_context
     from copier._main import Worker
 
+    assert isinstance(inspect.getattr_static(Worker, "jinja_env"), functools.cached_property)
     sync = inspect.signature(Worker._sync_git_index_executable_bit)
     assert list(sync.parameters) == ["self", "dst_relpath", "src_mode"]
     assert isinstance(inspect.getattr_static(Worker, "answers_relpath"), property)

@@ -369,6 +369,9 @@ def run_copy(src_path: str, dst_path: Path, **options: Any) -> Any:
     """copier's `run_copy` (same arguments, same Worker defaults), on svc's Worker."""
     with _worker_class()(src_path=src_path, dst_path=dst_path, **options) as worker:
         worker.run_copy()
+    cache = worker.__dict__.get("svc_compiled_cache")
+    if cache is not None:
+        cache.prune()
     return worker
 
 
@@ -384,12 +387,23 @@ def _worker_class() -> type:
       with none of the environment's markers renders as itself, and one that has them is
       compiled once per render instead of once per file. The same holds for the answers
       file's path, which copier renders again for every path of the template.
+    - The files' own templates are compiled once per machine: copier's Jinja environment gets
+      svc's cache of compiled templates (compiled_cache.py).
     """
     import_copier()
     from copier._jinja_ext import get_yield_context
     from copier._main import Worker
 
+    from . import compiled_cache
+
     class SvcWorker(Worker):
+        @functools.cached_property
+        def jinja_env(self) -> Any:
+            env = super().jinja_env
+            extensions = list(self.template.jinja_extensions)
+            self.__dict__["svc_compiled_cache"] = compiled_cache.attach(env, extensions)
+            return env
+
         def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
             return None
 
