@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench_update import (
     BIN,
+    cold_cache,
     commit,
     copier_update,
     isolate,
@@ -83,27 +84,44 @@ def make_templates(root: Path) -> dict[str, Path]:
     return templates
 
 
-def making(root: Path, templates: dict[str, Path], baseline: Path | None) -> dict[str, Callable[[], None]]:
+def making(
+    root: Path, templates: dict[str, Path], baseline: Path | None
+) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     out = root / "made"
     out.mkdir()
+    cold, empty = cold_cache(root)
 
     def fresh(name: str) -> Path:
         shutil.rmtree(out / name, ignore_errors=True)
         return out / name
 
-    def svc_new(name: str, fmt: str, svc: Path = BIN / "svc") -> Callable[[], None]:
-        return lambda: run(svc, "new", name, "-t", templates[fmt], *SVC_NEW, "-o", fresh(name).parent)
+    def svc_new(
+        name: str, fmt: str, svc: Path = BIN / "svc", prefix: tuple[str, ...] = ()
+    ) -> Callable[[], None]:
+        return lambda: run(
+            *prefix, svc, "new", name, "-t", templates[fmt], *SVC_NEW, "-o", fresh(name).parent
+        )
 
-    cookiecutter = [BIN / "cookiecutter", "--no-input", "--checkout", "v1.0.0"]
-    baseline_new = {"baseline svc new (copier format)": svc_new("z", "copier", baseline)} if baseline else {}
+    def nothing() -> None:
+        pass
+
+    cookiecutter: list[str | Path] = [BIN / "cookiecutter", "--no-input", "--checkout", "v1.0.0"]
+    baseline_new = (
+        {"baseline svc new (copier format)": (svc_new("z", "copier", baseline), nothing)} if baseline else {}
+    )
     return {
         **baseline_new,
-        "svc new (copier format)": svc_new("a", "copier"),
-        "svc new (cookiecutter format)": svc_new("b", "cookiecutter"),
-        "cookiecutter": lambda: run(
-            *cookiecutter, "-o", fresh("c").parent, templates["cookiecutter"], "service_name=c"
+        "svc new (copier format)": (svc_new("a", "copier"), nothing),
+        "svc new (copier format, empty cache)": (svc_new("y", "copier", prefix=cold), empty),
+        "svc new (cookiecutter format)": (svc_new("b", "cookiecutter"), nothing),
+        "cookiecutter": (
+            lambda: run(*cookiecutter, "-o", fresh("c").parent, templates["cookiecutter"], "service_name=c"),
+            nothing,
         ),
-        "copier copy": lambda: run(*COPIER_COPY, "-d", "service_name=d", templates["copier"], fresh("d")),
+        "copier copy": (
+            lambda: run(*COPIER_COPY, "-d", "service_name=d", templates["copier"], fresh("d")),
+            nothing,
+        ),
     }
 
 
@@ -123,9 +141,16 @@ def updating(
     baseline_update = (
         {"baseline svc update": (svc_update(by_svc, baseline), lambda: reset_svc(by_svc))} if baseline else {}
     )
+    cold, empty = cold_cache(root)
+
+    def reset_cold() -> None:
+        reset_svc(by_svc)
+        empty()
+
     return {
         **baseline_update,
         "svc update": (svc_update(by_svc), lambda: reset_svc(by_svc)),
+        "svc update (empty cache)": (svc_update(by_svc, prefix=cold), reset_cold),
         "copier update": (copier_update(by_copier), lambda: reset_copier(by_copier)),
     }
 
@@ -140,16 +165,17 @@ def main() -> None:
         root = Path(tmp)
         isolate(root)
         templates = make_templates(root)
-        made = medians(
-            {name: (action, lambda: None) for name, action in making(root, templates, baseline).items()},
-            rounds,
-        )
+        made = medians(making(root, templates, baseline), rounds)
         ours = made["svc new (copier format)"]
         print(f"svc new (copier format) / cookiecutter: {ours / made['cookiecutter']:.2f}")
+        cold = made["svc new (copier format, empty cache)"]
+        print(f"svc new (copier format, empty cache) / cookiecutter: {cold / made['cookiecutter']:.2f}")
         print(f"svc new (copier format) / copier copy: {ours / made['copier copy']:.2f}")
         updated = medians(updating(root, templates["copier"], baseline), rounds)
         ratio = updated["svc update"] / updated["copier update"]
         print(f"svc update / copier update ({CHANGED} files changed): {ratio:.2f}")
+        cold = updated["svc update (empty cache)"] / updated["copier update"]
+        print(f"svc update (empty cache) / copier update: {cold:.2f}")
         if baseline:
             print(f"svc new / baseline svc new: {ours / made['baseline svc new (copier format)']:.2f}")
             then = updated["baseline svc update"]

@@ -112,8 +112,15 @@ def shallow_clone(project: Path, dest: Path) -> Path:
     return dest
 
 
-def svc_update(project: Path, svc: Path = BIN / "svc") -> Callable[[], None]:
-    return lambda: run(svc, "update", project, "--defaults")
+def svc_update(project: Path, svc: Path = BIN / "svc", prefix: tuple[str, ...] = ()) -> Callable[[], None]:
+    return lambda: run(*prefix, svc, "update", project, "--defaults")
+
+
+def cold_cache(root: Path) -> tuple[tuple[str, ...], Callable[[], None]]:
+    """A command prefix that runs svc with caches of its own, and what empties them (untimed):
+    svc as on a machine that never used the template (no kept checkout, nothing compiled)."""
+    cache = root / "cold-cache"
+    return ("env", f"XDG_CACHE_HOME={cache}"), lambda: shutil.rmtree(cache, ignore_errors=True)
 
 
 def copier_update(project: Path) -> Callable[[], None]:

@@ -21,8 +21,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache" / "svc" / "compiled"
 
 
-def entries(cache: Path) -> dict[str, int]:
-    return {path.name: path.stat().st_mtime_ns for path in cache.glob("*.jinja-code")}
+def packs(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.jinja-pack"))
 
 
 def render(template: Path, dest: Path, unsafe: bool = False) -> Path:
@@ -34,13 +34,27 @@ def test_a_second_render_reuses_what_the_first_compiled(tmp_path: Path, cache: P
     template = build_tree(tmp_path / "t", PLAIN)
 
     first = render(template, tmp_path / "a")
-    compiled = entries(cache)
+    [pack] = packs(cache)
+    written = pack.read_bytes(), pack.stat().st_ino
     second = render(template, tmp_path / "b")
 
-    assert compiled
-    assert entries(cache) == compiled
+    assert packs(cache) == [pack]
+    assert (pack.read_bytes(), pack.stat().st_ino) == written  # nothing compiled, nothing written
     assert (first / "greeting.txt").read_text() == (second / "greeting.txt").read_text()
     assert (second / "greeting.txt").read_text() == "[[ service_name ]] billing\n"
+
+
+def test_an_edited_file_is_compiled_again(tmp_path: Path, cache: Path) -> None:
+    template = build_tree(tmp_path / "t", PLAIN)
+    render(template, tmp_path / "a")
+    [pack] = packs(cache)
+    before = pack.stat().st_size
+    (template / "greeting.txt.jinja").write_text("Hello, {{ service_name }}, and more text than before\n")
+
+    made = render(template, tmp_path / "b")
+
+    assert (made / "greeting.txt").read_text() == "Hello, billing, and more text than before\n"
+    assert pack.stat().st_size != before
 
 
 def test_other_delimiters_never_get_code_compiled_for_the_usual_ones(tmp_path: Path, cache: Path) -> None:
@@ -74,7 +88,7 @@ def test_a_template_with_jinja_extensions_of_its_own_is_never_cached(tmp_path: P
     made = render(template, tmp_path / "a", unsafe=True)
 
     assert (made / "list.txt").read_text() == "['billing']\n"
-    assert entries(cache) == {}
+    assert packs(cache) == []
 
 
 def test_a_cache_folder_others_can_write_to_is_not_used(tmp_path: Path, cache: Path) -> None:
@@ -85,7 +99,7 @@ def test_a_cache_folder_others_can_write_to_is_not_used(tmp_path: Path, cache: P
     made = render(template, tmp_path / "a")
 
     assert (made / "greeting.txt").read_text() == "[[ service_name ]] billing\n"
-    assert entries(cache) == {}
+    assert packs(cache) == []
 
 
 def test_a_new_cache_folder_is_private(tmp_path: Path, cache: Path) -> None:
@@ -97,14 +111,15 @@ def test_a_new_cache_folder_is_private(tmp_path: Path, cache: Path) -> None:
     assert cache.stat().st_mode & 0o777 == 0o700
 
 
-def test_the_oldest_entries_go_beyond_the_limit(
+def test_the_least_recently_used_packs_go_beyond_the_limit(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(compiled_cache, "MAX_ENTRIES", 5)
-    files = {f"f{n}.txt.jinja": f"{n} {{{{ service_name }}}}\n" for n in range(8)}
-    template = build_tree(tmp_path / "t", {"copier.yml": "service_name: {type: str}\n", **files})
+    monkeypatch.setattr(compiled_cache, "MAX_PACKS", 2)
+    templates = [build_tree(tmp_path / f"t{n}", PLAIN) for n in range(3)]
+    render(templates[0], tmp_path / "a")
+    [oldest] = packs(cache)
+    for n, template in enumerate(templates[1:]):
+        render(template, tmp_path / f"b{n}")
 
-    made = render(template, tmp_path / "a")
-
-    assert len(entries(cache)) == 5
-    assert (made / "f7.txt").read_text() == "7 billing\n"
+    assert len(packs(cache)) == 2
+    assert oldest not in packs(cache)

@@ -3,13 +3,14 @@ template once per machine instead of once per render.
 
 Compiling is a third of the CPU of rendering a copier template, and the same files are
 compiled again and again: by every service of a fleet, by each update's target render, by
-every `svc new`. Jinja's own bytecode cache keys an entry by the template's file path (a
-temporary checkout, new on every render) and by nothing of the environment. Here an entry is
-keyed by the file's name in the template, its text, and everything of the environment that
-changes the compiled code: the library versions, the syntax settings, the extensions and the
-filters and tests with how they are called. A template that brings Jinja extensions of its
-own gets no cache: code of theirs that shapes compilation can change without any version
-svc could see.
+every `svc new`. A template folder's compiled files are kept together in one pack (one file
+to read and, after a render that compiled something, one to write): a file per template would
+cost more to write on a first render than compiling saves. The pack is named by the folder and
+by everything of the environment that changes the compiled code: the library versions, the
+syntax settings, the extensions, and the filters and tests with how they are called. Within
+it an entry is keyed by the file's name and text, so an edited file is compiled again. A
+template that brings Jinja extensions of its own gets no cache: code of theirs that shapes
+compilation can change without any version svc could see.
 
 Entries are marshalled Python code, loaded without a check of their own, so the folder must be
 the user's alone: svc makes it private, and uses no cache in a folder that others can write.
@@ -17,21 +18,25 @@ the user's alone: svc makes it private, and uses no cache in a folder that other
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
+import marshal
 import os
 import stat
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
-from jinja2.bccache import Bucket, FileSystemBytecodeCache
+from jinja2.bccache import Bucket, BytecodeCache
 
 from .. import sources
 
-# Entries are dropped oldest first beyond this many (a few KiB each).
-MAX_ENTRIES = 20_000
+# Packs beyond this many are dropped, least recently used first.
+MAX_PACKS = 64
+_SUFFIX = ".jinja-pack"
 _LIBRARIES = ("jinja2", "copier", "jinja2-ansible-filters", "markupsafe")
 _SYNTAX = (
     "block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
@@ -41,35 +46,61 @@ _SYNTAX = (
 )  # fmt: skip
 
 
-class CompiledCache(FileSystemBytecodeCache):
-    """Jinja's file cache, keyed by what decides the compiled code rather than by file path."""
+class CompiledCache(BytecodeCache):
+    """The compiled files of one template folder for one environment, read and written whole."""
 
-    def __init__(self, directory: Path, environment: Environment) -> None:
-        super().__init__(str(directory), "%s.jinja-code")
-        self.fingerprint = environment_fingerprint(environment)
-        self.written = 0
+    def __init__(self, pack: Path) -> None:
+        self.pack = pack
+        self._entries: dict[str, bytes] | None = None
+        self._used: set[str] = set()
+        self._added = False
 
     def get_bucket(self, environment: Environment, name: str, filename: str | None, source: str) -> Bucket:
-        key = hashlib.sha256(f"{self.fingerprint}\0{name}\0{source}".encode()).hexdigest()
+        key = hashlib.sha256(f"{name}\0{source}".encode()).hexdigest()
         bucket = Bucket(environment, key, self.get_source_checksum(source))
         self.load_bytecode(bucket)
         return bucket
 
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        super().dump_bytecode(bucket)
-        self.written += 1
+    def load_bytecode(self, bucket: Bucket) -> None:
+        self._used.add(bucket.key)
+        found = self.entries().get(bucket.key)
+        if found is not None:
+            bucket.bytecode_from_string(found)  # checks Jinja's format and the source's checksum
 
-    def prune(self) -> None:
-        """Drop the oldest entries beyond MAX_ENTRIES; only after a render that added some."""
-        if not self.written:
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.entries()[bucket.key] = bucket.bytecode_to_string()
+        self._added = True
+
+    def entries(self) -> dict[str, bytes]:
+        if self._entries is None:
+            self._entries = {}
+            with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
+                # The folder is the user's alone (attach() checks), as their own bytecode is.
+                loaded = marshal.loads(self.pack.read_bytes())  # noqa: S302
+                if isinstance(loaded, dict):
+                    self._entries = loaded
+                os.utime(self.pack)  # used: the last to be dropped
+        return self._entries
+
+    def save(self) -> None:
+        """Write the pack again if this render compiled anything, with only the entries it used
+        (the folder's files as they are now), and drop the least recently used packs."""
+        if not self._added:
             return
-        with os.scandir(self.directory) as found:
-            entries = [entry for entry in found if entry.name.endswith(".jinja-code")]
-        if len(entries) <= MAX_ENTRIES:
-            return
-        entries.sort(key=lambda entry: entry.stat().st_mtime_ns)
-        for entry in entries[: len(entries) - MAX_ENTRIES]:
-            Path(entry.path).unlink(missing_ok=True)
+        kept = {key: code for key, code in self.entries().items() if key in self._used}
+        with tempfile.NamedTemporaryFile(dir=self.pack.parent, prefix=".pack-", delete=False) as out:
+            out.write(marshal.dumps(kept))
+        try:
+            Path(out.name).replace(self.pack)  # whole or not at all, for renders running alongside
+        except OSError:
+            Path(out.name).unlink(missing_ok=True)
+        _drop_least_used(self.pack.parent)
+
+
+def _drop_least_used(folder: Path) -> None:
+    packs = sorted(folder.glob("*" + _SUFFIX), key=lambda pack: pack.stat().st_mtime_ns)
+    for pack in packs[: max(0, len(packs) - MAX_PACKS)]:
+        pack.unlink(missing_ok=True)
 
 
 def environment_fingerprint(environment: Environment) -> str:
@@ -91,8 +122,9 @@ def environment_fingerprint(environment: Environment) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def attach(environment: Environment, own_extensions: list[Any]) -> CompiledCache | None:
-    """Give `environment` the user's compiled-template cache; None when it may not have one."""
+def attach(environment: Environment, template_dir: Path, own_extensions: list[Any]) -> CompiledCache | None:
+    """Give `environment` the user's cache of the compiled files of `template_dir`; None when
+    it may not have one."""
     if own_extensions:
         return None
     directory = sources.cache_dir("compiled")
@@ -103,6 +135,7 @@ def attach(environment: Environment, own_extensions: list[Any]) -> CompiledCache
         return None
     if found.st_uid != os.getuid() or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return None
-    cache = CompiledCache(directory, environment)
+    name = hashlib.sha256(f"{environment_fingerprint(environment)}\0{template_dir}".encode()).hexdigest()
+    cache = CompiledCache(directory / (name + _SUFFIX))
     environment.bytecode_cache = cache
     return cache

@@ -371,7 +371,7 @@ def run_copy(src_path: str, dst_path: Path, **options: Any) -> Any:
         worker.run_copy()
     cache = worker.__dict__.get("svc_compiled_cache")
     if cache is not None:
-        cache.prune()
+        cache.save()
     return worker
 
 
@@ -401,7 +401,8 @@ def _worker_class() -> type:
         def jinja_env(self) -> Any:
             env = super().jinja_env
             extensions = list(self.template.jinja_extensions)
-            self.__dict__["svc_compiled_cache"] = compiled_cache.attach(env, extensions)
+            folder = Path(self.template.local_abspath)
+            self.__dict__["svc_compiled_cache"] = compiled_cache.attach(env, folder, extensions)
             return env
 
         def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
