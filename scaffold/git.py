@@ -134,6 +134,12 @@ def is_clean(repo: Path) -> bool:
 
 
 def git_dir(repo: Path) -> Path:
+    """The absolute git directory of `repo` (links resolved, as git gives it)."""
+    # The usual case, a work tree's top with its own .git folder, without a git process: an
+    # update asks this a dozen times.
+    dot_git = repo / ".git"
+    if (dot_git / "HEAD").is_file() and (dot_git / "objects").is_dir():
+        return dot_git.resolve()
     return Path(out("rev-parse", "--absolute-git-dir", cwd=repo))
 
 

@@ -134,6 +134,22 @@ EVERY_FEATURE = {
 }
 
 
+# No Jinja extensions of its own, so its compiled templates are cached: yields in a file's name
+# and a folder's, files after them, questions whose defaults and validators are templates.
+CACHED_FEATURES = {
+    "copier.yml": """\
+        _templates_suffix: .jinja
+        service_name: {type: str}
+        flavours: {type: yaml, default: [vanilla, mint]}
+        kind: {type: str, choices: [api, worker], default: "{{ 'api' }}"}
+        port: {type: int, default: 8000, validator: "{% if port < 1 %}too small{% endif %}"}
+        """,
+    "{% yield f from flavours %}{{ f }}{% endyield %}.md.jinja": "flavour {{ f }} of {{ kind }}\n",
+    "{% yield f from flavours %}{{ f }}{% endyield %}/{{ f }}.txt.jinja": "{{ f }} on {{ port }}\n",
+    "after.txt.jinja": "after {{ service_name }}\n",
+}
+
+
 def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
     return {
         str(path.relative_to(root)): (path.read_bytes(), path.stat().st_mode)
@@ -142,7 +158,7 @@ def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-@pytest.mark.parametrize("template", ["every feature", "built-in"])
+@pytest.mark.parametrize("template", ["every feature", "cached features", "built-in"])
 def test_svc_worker_renders_byte_for_byte_what_copier_renders(tmp_path: Path, template: str) -> None:
     import copier
 
@@ -150,6 +166,8 @@ def test_svc_worker_renders_byte_for_byte_what_copier_renders(tmp_path: Path, te
 
     if template == "built-in":
         source = Path(__file__).resolve().parents[1] / "templates" / "python-service"
+    elif template == "cached features":
+        source = build_tree(tmp_path / "tpl", CACHED_FEATURES)
     else:
         source = build_tree(tmp_path / "tpl", EVERY_FEATURE)
         (source / "project" / "run.sh").chmod(0o755)
@@ -161,13 +179,14 @@ def test_svc_worker_renders_byte_for_byte_what_copier_renders(tmp_path: Path, te
     }
     copier.run_copy(str(source), tmp_path / "copier", **options)
     run_copy(str(source), tmp_path / "svc", **options)
-    # The second render takes the built-in template's compiled files from the cache.
+    # The second render takes the compiled templates from the cache (but for "every feature",
+    # which brings a Jinja extension of its own).
     run_copy(str(source), tmp_path / "svc-again", **options)
     theirs, ours = _tree(tmp_path / "copier"), _tree(tmp_path / "svc")
     assert ours == theirs
     assert _tree(tmp_path / "svc-again") == theirs
-    assert template == "built-in" or ".answers/copier.yml" in ours
-    assert len(ours) > 5
+    assert template != "every feature" or ".answers/copier.yml" in ours
+    assert len(ours) >= 5
 
 
 def test_copier_worker_has_the_methods_svc_overrides() -> None:

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, Template
 from jinja2.bccache import Bucket, BytecodeCache
 
 from .. import sources
@@ -139,3 +139,33 @@ def attach(environment: Environment, template_dir: Path, own_extensions: list[An
     cache = CompiledCache(directory / (name + _SUFFIX))
     environment.bytecode_cache = cache
     return cache
+
+
+def compile_strings_once(environment: Environment, cache: CompiledCache | None) -> None:
+    """Make `environment.from_string` compile each text once: copier compiles the same path
+    parts and question defaults for every file and question, and again in every render. The
+    compiled code comes from `cache` when there is one; templates made from it are reused."""
+    made: dict[str, Template] = {}
+    from_string = environment.from_string
+
+    def compiled_once(source: Any, globals: Any = None, template_class: Any = None) -> Template:
+        if globals is not None or template_class is not None or not isinstance(source, str):
+            return from_string(source, globals, template_class)
+        template = made.get(source)
+        if template is None:
+            template = made[source] = _from_code(environment, cache, source)
+        return template
+
+    environment.from_string = compiled_once  # type: ignore[method-assign]
+
+
+def _from_code(environment: Environment, cache: CompiledCache | None, source: str) -> Template:
+    """What `environment.from_string(source)` makes, with its code from `cache` when it has it."""
+    bucket = cache.get_bucket(environment, "<string>", None, source) if cache is not None else None
+    code = bucket.code if bucket is not None else None
+    if code is None:
+        code = environment.compile(source)
+        if bucket is not None and cache is not None:
+            bucket.code = code
+            cache.set_bucket(bucket)
+    return environment.template_class.from_code(environment, code, environment.make_globals(None))

@@ -384,11 +384,11 @@ def _worker_class() -> type:
       empty folder that is no repository and records modes through an index of its own, so
       that subprocess (a thousand of them for a thousand files) can only ever find nothing.
     - copier compiles every part of every path, and most parts hold no Jinja at all; a part
-      with none of the environment's markers renders as itself, and one that has them is
-      compiled once per render instead of once per file. The same holds for the answers
+      with none of the environment's markers renders as itself. The same holds for the answers
       file's path, which copier renders again for every path of the template.
-    - The files' own templates are compiled once per machine: copier's Jinja environment gets
-      svc's cache of compiled templates (compiled_cache.py).
+    - Templates are compiled once per machine: copier's Jinja environment gets svc's cache of
+      compiled templates (compiled_cache.py), for the files and for the strings copier
+      compiles again and again (path parts, questions' defaults and validators).
     """
     import_copier()
     from copier._jinja_ext import get_yield_context
@@ -402,7 +402,9 @@ def _worker_class() -> type:
             env = super().jinja_env
             extensions = list(self.template.jinja_extensions)
             folder = Path(self.template.local_abspath)
-            self.__dict__["svc_compiled_cache"] = compiled_cache.attach(env, folder, extensions)
+            cache = compiled_cache.attach(env, folder, extensions)
+            self.__dict__["svc_compiled_cache"] = cache
+            compiled_cache.compile_strings_once(env, cache)
             return env
 
         def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
@@ -414,18 +416,23 @@ def _worker_class() -> type:
             return Path(path) if _plain(path, self.jinja_env) else Path(super().answers_relpath)
 
         def _render_string(self, string: str, extra_context: dict[str, Any] | None = None) -> str:
-            env = self.jinja_env
-            # copier's yield extension resets this when it compiles; a cached or skipped
-            # compilation must reset it too.
-            yielded = get_yield_context(env)
-            yielded.yield_name = yielded.yield_iterable = None
-            if _plain(string, env):
+            _forget_yield(self.jinja_env)
+            if _plain(string, self.jinja_env):
                 return string
-            compiled = self.__dict__.setdefault("_svc_compiled", {})
-            if string not in compiled:
-                compiled[string] = env.from_string(string)
-                yielded.yield_name = yielded.yield_iterable = None
-            return str(compiled[string].render(**self._render_context(), **(extra_context or {})))
+            return str(super()._render_string(string, extra_context))
+
+        def _render_file(
+            self, src_relpath: Path, dst_relpath: Path, extra_context: dict[str, Any] | None = None
+        ) -> None:
+            # A file may not yield; what the path's yield left must not count as the file's.
+            _forget_yield(self.jinja_env)
+            super()._render_file(src_relpath, dst_relpath, extra_context)
+
+    def _forget_yield(env: Any) -> None:
+        # copier's yield extension forgets the last yield when it compiles; a render whose
+        # template was compiled before (or is plain text) must forget it too.
+        yielded = get_yield_context(env)
+        yielded.yield_name = yielded.yield_iterable = None
 
     return SvcWorker
 
