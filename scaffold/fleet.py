@@ -319,6 +319,7 @@ def _child_init(stop: multiprocessing.synchronize.Event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _stop
     _stop = stop
+    sources.remember_resolutions()  # the worker lives for this fleet run only
 
 
 def _guarded(job: Job, path: Path, scratch: Path) -> ServiceOutcome:

@@ -140,6 +140,11 @@ def git_dir(repo: Path) -> Path:
     dot_git = repo / ".git"
     if (dot_git / "HEAD").is_file() and (dot_git / "objects").is_dir():
         return dot_git.resolve()
+    if dot_git.is_file():  # a linked worktree's (fleet updates work in one): "gitdir: PATH"
+        _, found, where = dot_git.read_text(errors="replace").partition("gitdir: ")
+        linked = (repo / where.strip()).resolve() if found else None
+        if linked is not None and (linked / "HEAD").is_file():
+            return linked
     return Path(out("rev-parse", "--absolute-git-dir", cwd=repo))
 
 

@@ -16,10 +16,10 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, TypeVar
 
 from . import __version__, checkouts, git
 from .errors import GitError, SourceError
@@ -30,6 +30,7 @@ DEFAULT_TEMPLATE = "builtin:python-service"
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
 
 Kind = Literal["builtin", "directory", "git"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,12 @@ def builtin_root() -> Path:
         if candidate.is_dir():
             return candidate
     raise SourceError("The built-in templates are missing from this svc installation; reinstall svc.")
+
+
+def unchanging(folder: Path) -> bool:
+    """Whether `folder` is part of a template tree that never changes: a kept checkout of a
+    commit (checked before every use) or the templates installed with svc."""
+    return folder.is_relative_to(cache_dir("trees")) or folder.is_relative_to(builtin_root())
 
 
 def builtin_names() -> list[str]:
@@ -138,6 +145,10 @@ def _configured(spec: str, cwd: Path | None) -> TemplateSource | None:
 
 def _is_repository_root(path: Path) -> bool:
     """A work tree's top folder or a bare repository; a folder inside a repository is not."""
+    return _remembered("repository root", path, lambda: _asked_repository_root(path))
+
+
+def _asked_repository_root(path: Path) -> bool:
     done = git.run("rev-parse", "--is-bare-repository", "--show-toplevel", cwd=path, check=False)
     if done.returncode != 0:
         return False
@@ -231,9 +242,38 @@ def _newest_template_release(repo: Path, directory: str | None) -> str | None:
     return None
 
 
+class _Remembered:
+    """What this process resolved, once remember_resolutions() is called; None: ask git each time."""
+
+    answers: dict[tuple[str, object], object] | None = None
+
+
+def remember_resolutions() -> None:
+    """Remember, for the rest of this process, what each template source and ref resolve to.
+
+    For a fleet's worker process, which lives for one fleet run: every service resolves the
+    same template and version, and asking git (or fetching a remote) again for each service
+    costs a dozen git processes each, for an answer that must not change within the run.
+    """
+    _Remembered.answers = {}
+
+
+def _remembered(kind: str, key: object, ask: Callable[[], T]) -> T:
+    answers = _Remembered.answers
+    if answers is None:
+        return ask()
+    if (kind, key) not in answers:
+        answers[kind, key] = ask()
+    return answers[kind, key]  # type: ignore[return-value]
+
+
 def resolve(source: TemplateSource, ref: str | None = None) -> Resolved:
     """Pin `source` to a commit: `ref` if given, else the configured default, else the newest
     release tag, else HEAD."""
+    return _remembered("resolve", (source, ref), lambda: _resolve(source, ref))
+
+
+def _resolve(source: TemplateSource, ref: str | None) -> Resolved:
     if ref is None and source.kind != "directory":
         ref = source.default_ref
     if source.is_builtin:
@@ -264,7 +304,8 @@ def described(resolved: Resolved) -> str | None:
     as `_commit`. Asked for only when a render needs it."""
     if resolved.source.kind != "git" or resolved.commit is None:
         return None
-    return _describe(_git_dir(resolved.source, fetch=False), resolved.commit)
+    repo, commit = _git_dir(resolved.source, fetch=False), resolved.commit
+    return _remembered("describe", (repo, commit), lambda: _describe(repo, commit))
 
 
 def _describe(repo: Path, commit: str) -> str:
@@ -348,7 +389,8 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
     assert resolved.commit is not None
     where = f"{source.location} at {resolved.ref or resolved.commit}"
     files = checkouts.checked_out(
-        _git_dir(source),
+        # resolve() fetched the commit, or it is a recorded one (older): no need to ask a remote again.
+        _git_dir(source, fetch=False),
         resolved.commit,
         cache_dir("trees"),
         check=lambda tree: refuse_links_out(tree, where),

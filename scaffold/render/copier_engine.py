@@ -16,6 +16,7 @@ each use covered by tests/test_engine_internals.py.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
@@ -27,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .. import provenance
+from .. import provenance, sources
 from ..errors import ProvenanceError, TemplateError, UnsafeTemplateError
 from ..migrations import Migration, render_text, true_in
 from ..provenance import Layer, Provenance
@@ -156,8 +157,15 @@ def load_config(template_dir: Path) -> dict[str, Any]:
     for name in CONFIG_FILES:
         path = template_dir / name
         if path.is_file():
+            if sources.unchanging(template_dir):  # read once per process (a fleet's worker)
+                return copy.deepcopy(_read_unchanging_config(path))
             return read_copier_config(path)
     return {}
+
+
+@functools.lru_cache(maxsize=16)
+def _read_unchanging_config(path: Path) -> dict[str, Any]:
+    return read_copier_config(path)
 
 
 def pending(
