@@ -192,13 +192,23 @@ def test_svc_worker_renders_byte_for_byte_what_copier_renders(tmp_path: Path, te
 def test_copier_worker_has_the_methods_svc_overrides() -> None:
     """svc's Worker replaces some of copier's methods with cheaper equivalents; if copier
     renames or re-signs them, svc's would silently stop applying."""
+    import dataclasses
     import functools
     import inspect
 
     from copier._jinja_ext import get_yield_context
     from copier._main import Worker
+    from copier._template import Template
 
-    assert isinstance(inspect.getattr_static(Worker, "jinja_env"), functools.cached_property)
+    for owner, name in (
+        (Worker, "jinja_env"),
+        (Worker, "template"),
+        (Template, "vcs"),
+        (Template, "_raw_config"),
+    ):
+        assert isinstance(inspect.getattr_static(owner, name), functools.cached_property), name
+    assert [field.name for field in dataclasses.fields(Template)][:3] == ["url", "ref", "use_prereleases"]
+    assert "_cleanup_hooks" in {field.name for field in dataclasses.fields(Worker)}
     sync = inspect.signature(Worker._sync_git_index_executable_bit)
     assert list(sync.parameters) == ["self", "dst_relpath", "src_mode"]
     assert isinstance(inspect.getattr_static(Worker, "answers_relpath"), property)

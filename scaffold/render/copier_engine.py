@@ -22,7 +22,7 @@ import importlib
 import json
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -157,15 +157,21 @@ def load_config(template_dir: Path) -> dict[str, Any]:
     for name in CONFIG_FILES:
         path = template_dir / name
         if path.is_file():
-            if sources.unchanging(template_dir):  # read once per process (a fleet's worker)
-                return copy.deepcopy(_read_unchanging_config(path))
-            return read_copier_config(path)
+            return _config_once(template_dir, functools.partial(read_copier_config, path))
     return {}
 
 
-@functools.lru_cache(maxsize=16)
-def _read_unchanging_config(path: Path) -> dict[str, Any]:
-    return read_copier_config(path)
+# copier.yml of template folders that never change, read once per process: a fleet's worker
+# (and copier itself, through svc's Template) read it three times for every service.
+_UNCHANGING_CONFIGS: dict[Path, dict[str, Any]] = {}
+
+
+def _config_once(folder: Path, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    if not sources.unchanging(folder):
+        return read()
+    if folder not in _UNCHANGING_CONFIGS:
+        _UNCHANGING_CONFIGS[folder] = read()
+    return copy.deepcopy(_UNCHANGING_CONFIGS[folder])
 
 
 def pending(
@@ -394,6 +400,8 @@ def _worker_class() -> type:
     - copier compiles every part of every path, and most parts hold no Jinja at all; a part
       with none of the environment's markers renders as itself. The same holds for the answers
       file's path, which copier renders again for every path of the template.
+    - copier asks git whether the template folder is a repository (it never is: svc checks
+      templates out itself), and a fleet's worker read the same copier.yml for every service.
     - Templates are compiled once per machine: copier's Jinja environment gets svc's cache of
       compiled templates (compiled_cache.py), for the files and for the strings copier
       compiles again and again (path parts, questions' defaults and validators).
@@ -401,10 +409,30 @@ def _worker_class() -> type:
     import_copier()
     from copier._jinja_ext import get_yield_context
     from copier._main import Worker
+    from copier._template import Template
 
     from . import compiled_cache
 
+    class SvcTemplate(Template):
+        @functools.cached_property
+        def vcs(self) -> None:
+            # svc hands copier a plain folder (a kept checkout, a copy, the built-in template),
+            # never a repository: asking git (twice) whether it is one is no use.
+            return None
+
+        @functools.cached_property
+        def _raw_config(self) -> dict[str, Any]:
+            return _config_once(Path(self.local_abspath), lambda: super(SvcTemplate, self)._raw_config)
+
     class SvcWorker(Worker):
+        @functools.cached_property
+        def template(self) -> Template:
+            # copier's, with svc's Template (svc always names the template's folder).
+            assert self.src_path is not None
+            result = SvcTemplate(self.src_path, self.resolved_vcs_ref, self.use_prereleases)
+            self._cleanup_hooks.append(result._cleanup)
+            return result
+
         @functools.cached_property
         def jinja_env(self) -> Any:
             env = super().jinja_env
