@@ -14,10 +14,11 @@ as CLI processes, startup included:
 Prints seconds per run, seconds per service (flat when the cost is linear), and the
 ratios jobs 1 / jobs 2 (target ≥ 1.6 on 2 cores) and copier loop / jobs 2 (target ≥ 3).
 
-    /work/venv/bin/python benchmarks/bench_fleet.py [--sizes 20 50 100] [--rounds 1] [--builtin]
+    .venv/bin/python benchmarks/bench_fleet.py [--sizes 20 50 100] [--rounds 1] [--builtin] [--svc-only]
 
 With --builtin the template is the built-in python-service in a git repository, v1.0.0 and a
-realistic v1.1.0 (see bench_update.py).
+realistic v1.1.0 (see bench_update.py). With --svc-only the copier loop is left out (it takes
+about 3 s per service), to see whether svc's time per service stays flat up to large fleets.
 """
 
 from __future__ import annotations
@@ -126,12 +127,18 @@ def main() -> None:
         action="store_true",
         help="the built-in template (v1.0.0 -> v1.1.0, as bench_update makes it)",
     )
+    parser.add_argument(
+        "--svc-only",
+        action="store_true",
+        help="time svc alone (a large fleet's copier loop takes long); prints seconds per service",
+    )
     args = parser.parse_args()
     ways: dict[str, Callable[[Path], None]] = {
         "fleet --jobs 2": fleet_update(2),
         "fleet --jobs 1": fleet_update(1),
-        "copier update loop": copier_loop("v1.1.0" if args.builtin else "v2.0.0"),
     }
+    if not args.svc_only:
+        ways["copier update loop"] = copier_loop("v1.1.0" if args.builtin else "v2.0.0")
     with tempfile.TemporaryDirectory(prefix="svc-bench-fleet-") as tmp:
         root = Path(tmp)
         service = make_service(root, builtin_template(root) if args.builtin else make_template(root))
@@ -141,7 +148,7 @@ def main() -> None:
             names = list(ways)
             for round_ in range(args.rounds):
                 # Rotate the order each round so no way always runs first (or on a warm cache).
-                for name in names[round_ % 3 :] + names[: round_ % 3]:
+                for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                     fleet = make_fleet(service, root / "fleet", size)
                     start = time.perf_counter()
                     ways[name](fleet)
@@ -150,6 +157,8 @@ def main() -> None:
             for name, seconds in medians.items():
                 print(f"{size:>5} {name:<20} {seconds:>8.2f} {seconds / size:>10.3f}")
             fast = medians["fleet --jobs 2"]
+            if args.svc_only:
+                continue
             print(
                 f"{size:>5} ratios: jobs1/jobs2 {medians['fleet --jobs 1'] / fast:.2f} (target 1.6), "
                 f"copier/jobs2 {medians['copier update loop'] / fast:.2f} (target 3)",
