@@ -5,8 +5,10 @@ in both formats. In one run, side by side, in rotating order:
 
 - making a project: `svc new --no-git` from each format, `cookiecutter` and `copier copy`;
 - updating one: v2 changes 100 of the files; `svc update` in a service made by svc (with a
-  local commit) against `copier update` in a project made by copier (same local commit),
-  each put back between rounds (untimed).
+  local commit) against `copier update` in a project made by copier and `cruft update` in
+  one made by cruft from the cookiecutter twin (same local commit), each put back between
+  rounds (untimed). svc also runs with its caches emptied before each round (untimed): as on
+  a machine that never used the template.
 
 Prints the median of the timed rounds after one warm-up round, and the ratios.
 
@@ -126,14 +128,19 @@ def making(
 
 
 def updating(
-    root: Path, template: Path, baseline: Path | None
+    root: Path, templates: dict[str, Path], baseline: Path | None
 ) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+    template = templates["copier"]
     run(BIN / "svc", "new", "e", "-t", template, "--ref", "v1.0.0", "--defaults", "-o", root / "svc")
-    by_svc, by_copier = root / "svc" / "e", root / "copier" / "e"
+    by_svc, by_copier, by_cruft = root / "svc" / "e", root / "copier" / "e", root / "cruft" / "e"
     run(*COPIER_COPY, "-d", "service_name=e", template, by_copier)
-    run("git", "init", "-q", cwd=by_copier)
-    commit(by_copier, "generated")
-    for project in (by_svc, by_copier):
+    context = json.dumps({"service_name": "e"})
+    cruft_create = (BIN / "cruft", "create", "--no-input", "--checkout", "v1.0.0", "--extra-context", context)
+    run(*cruft_create, "--output-dir", by_cruft.parent, templates["cookiecutter"])
+    for made in (by_copier, by_cruft):
+        run("git", "init", "-q", cwd=made)
+        commit(made, "generated")
+    for project in (by_svc, by_copier, by_cruft):
         (project / "NOTES.md").write_text("ours\n")
         commit(project, "local")
 
@@ -152,6 +159,10 @@ def updating(
         "svc update": (svc_update(by_svc), lambda: reset_svc(by_svc)),
         "svc update (empty cache)": (svc_update(by_svc, prefix=cold), reset_cold),
         "copier update": (copier_update(by_copier), lambda: reset_copier(by_copier)),
+        "cruft update (cookiecutter format)": (
+            lambda: run(BIN / "cruft", "update", "-y", "--checkout", "v2.0.0", cwd=by_cruft),
+            lambda: reset_copier(by_cruft),
+        ),
     }
 
 
@@ -171,11 +182,14 @@ def main() -> None:
         cold = made["svc new (copier format, empty cache)"]
         print(f"svc new (copier format, empty cache) / cookiecutter: {cold / made['cookiecutter']:.2f}")
         print(f"svc new (copier format) / copier copy: {ours / made['copier copy']:.2f}")
-        updated = medians(updating(root, templates["copier"], baseline), rounds)
+        updated = medians(updating(root, templates, baseline), rounds)
         ratio = updated["svc update"] / updated["copier update"]
         print(f"svc update / copier update ({CHANGED} files changed): {ratio:.2f}")
         cold = updated["svc update (empty cache)"] / updated["copier update"]
         print(f"svc update (empty cache) / copier update: {cold:.2f}")
+        cruft = updated["cruft update (cookiecutter format)"]
+        print(f"svc update / cruft update: {updated['svc update'] / cruft:.2f}")
+        print(f"svc update (empty cache) / cruft update: {updated['svc update (empty cache)'] / cruft:.2f}")
         if baseline:
             print(f"svc new / baseline svc new: {ours / made['baseline svc new (copier format)']:.2f}")
             then = updated["baseline svc update"]

@@ -217,18 +217,46 @@ def test_copier_worker_has_the_methods_svc_overrides() -> None:
     assert callable(get_yield_context)
 
 
-def test_copier_imports_without_its_prompt_stack() -> None:
+@pytest.mark.parametrize(
+    "made",
+    [
+        (("api",), {}),
+        (("API", "api"), {"disabled": ""}),
+        (("none", None), {"disabled": "not yet"}),
+        (([("class:a", "fo"), ("", "rm")],), {"checked": None}),
+        (("x", 0), {"checked": True, "shortcut_key": "x", "description": "zero"}),
+    ],
+)
+def test_svc_s_choice_reads_as_questionary_s(made: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
+    """copier builds questionary Choices for every choice question, also when nothing is
+    asked; svc gives it a stand-in that needs no questionary, which must read the same."""
+    from questionary import Choice
+
+    from scaffold.render.copier_engine import _Choice
+
+    args, kwargs = made
+    theirs, ours = Choice(*args, **kwargs), _Choice(*args, **kwargs)
+    for name in ("title", "value", "disabled", "checked", "description"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert vars(ours.real()) == vars(theirs)
+    assert ours.real() is ours.real()
+
+
+def test_copier_imports_and_renders_without_its_prompt_stack(tmp_path: Path) -> None:
     """svc stands in for the names copier imports from questionary, prompt_toolkit and
-    pygments while it imports copier; a copier release importing other names from them fails
-    here, by name, instead of in every render."""
+    pygments while it imports copier, and renders choice questions that nobody is asked
+    without them; a copier release importing or using other names fails here, by name,
+    instead of in every render."""
     import subprocess
     import sys
 
+    template = build_tree(tmp_path / "tpl", CACHED_FEATURES)
     probe = (
         "import sys\n"
-        "from scaffold.render.copier_engine import import_copier\n"
-        "import_copier()\n"
-        "import copier._main\n"
+        "from pathlib import Path\n"
+        "from scaffold.render.copier_engine import run_copy\n"
+        f"run_copy({str(template)!r}, Path({str(tmp_path / 'out')!r}), data={{'service_name': 'b'}}, "
+        "defaults=True, quiet=True)\n"
         "print(sorted(m for m in ('questionary', 'prompt_toolkit') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)

@@ -336,10 +336,45 @@ COPIER = CopierEngine()
 # prompts (questionary, prompt_toolkit, pygments' lexers for the YAML and JSON editors).
 _PROMPT_NAMES = {
     "questionary": ("confirm", "unsafe_prompt"),
-    "questionary.prompts.common": ("Choice",),
     "prompt_toolkit.lexers": ("PygmentsLexer",),
     "pygments.lexers.data": ("JsonLexer", "YamlLexer"),
 }
+
+
+class _Choice:
+    """questionary's Choice as copier uses it, without questionary: copier makes one for every
+    choice of every question, even when no prompt is shown, and then reads only these
+    attributes (set as questionary's own __init__ sets them). A prompt gets real ones."""
+
+    def __init__(
+        self,
+        title: Any,
+        value: Any = None,
+        disabled: str | None = None,
+        checked: bool | None = False,
+        shortcut_key: str | bool | None = True,
+        description: str | None = None,
+    ) -> None:
+        self.title, self.disabled, self.description = title, disabled, description
+        self.checked = checked if checked is not None else False
+        if value is not None:
+            self.value = value
+        elif isinstance(title, list):  # prompt_toolkit's formatted text: (style, text) pairs
+            self.value = "".join(token[1] for token in title)
+        else:
+            self.value = title
+        self._shortcut_key = shortcut_key
+        self._real: Any = None
+
+    def real(self) -> Any:
+        """The questionary Choice, one per stand-in: a prompt finds its default among its
+        choices by identity."""
+        if self._real is None:
+            from questionary import Choice
+
+            made = (self.title, self.value, self.disabled, self.checked, self._shortcut_key, self.description)
+            self._real = Choice(*made)
+        return self._real
 
 
 class _Deferred:
@@ -352,9 +387,19 @@ class _Deferred:
         return getattr(importlib.import_module(self.module), self.name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # PygmentsLexer(YamlLexer): an argument may be deferred too.
-        resolved = [arg.real() if isinstance(arg, _Deferred) else arg for arg in args]
-        return self.real()(*resolved, **kwargs)
+        # PygmentsLexer(YamlLexer): an argument may be deferred too; a prompt's choices are ours.
+        return self.real()(*_real(args), **_real(kwargs))
+
+
+def _real(value: Any) -> Any:
+    """`value` with every stand-in in it (in lists, tuples and dicts) replaced by the real thing."""
+    if isinstance(value, _Deferred | _Choice):
+        return value.real()
+    if isinstance(value, list | tuple):
+        return type(value)(_real(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _real(item) for key, item in value.items()}
+    return value
 
 
 @functools.cache
@@ -370,6 +415,9 @@ def import_copier() -> None:
             for name in names:
                 setattr(stand_in, name, _Deferred(module, name))
             stand_ins[module] = stand_in
+    if "questionary" in stand_ins:  # copier imports Choice from questionary's inner module
+        choices = stand_ins["questionary.prompts.common"] = types.ModuleType("questionary.prompts.common")
+        choices.Choice = _Choice  # type: ignore[attr-defined]
     sys.modules.update(stand_ins)
     try:
         importlib.import_module("copier._main")
