@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
+import importlib
 import marshal
 import os
 import stat
@@ -37,7 +37,8 @@ from .. import sources
 # Packs beyond this many are dropped, least recently used first.
 MAX_PACKS = 64
 _SUFFIX = ".jinja-pack"
-_LIBRARIES = ("jinja2", "copier", "jinja2-ansible-filters", "markupsafe")
+# Whose code shapes what Jinja compiles: Jinja's compiler, copier's environment and filters.
+_LIBRARIES = ("jinja2.compiler", "jinja2", "copier", "jinja2_ansible_filters")
 _SYNTAX = (
     "block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
     "comment_start_string", "comment_end_string", "line_statement_prefix", "line_comment_prefix",
@@ -105,21 +106,23 @@ def _drop_least_used(folder: Path) -> None:
 
 def environment_fingerprint(environment: Environment) -> str:
     """Everything of `environment` that the code Jinja compiles for a template depends on."""
-    versions = []
-    for library in _LIBRARIES:
-        try:
-            versions.append(f"{library}={importlib.metadata.version(library)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{library}=-")
     settings = [f"{name}={getattr(environment, name, None)!r}" for name in _SYNTAX]
     callables = [
         f"{kind}:{name}:{getattr(function, 'jinja_pass_arg', None)!r}"
         for kind, table in (("filter", environment.filters), ("test", environment.tests))
         for name, function in sorted(table.items())
     ]
-    parts = [sys.version, type(environment).__qualname__, *versions, *settings,
+    parts = [sys.version, type(environment).__qualname__, *map(_installed, _LIBRARIES), *settings,
              *sorted(environment.extensions), *callables]  # fmt: skip
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _installed(name: str) -> str:
+    """The version of the library imported as `name`, and its file's size and time of change:
+    a reinstall of the same version (a patched one) changes them too."""
+    module = sys.modules.get(name) or importlib.import_module(name)
+    found = Path(module.__file__ or name).stat()
+    return f"{name}={getattr(module, '__version__', '-')}:{found.st_size}:{found.st_mtime_ns}"
 
 
 def attach(environment: Environment, template_dir: Path, own_extensions: list[Any]) -> CompiledCache | None:
