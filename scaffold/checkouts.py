@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import git
@@ -26,22 +26,27 @@ _FILES = "files"
 _LISTING = "listing.json"
 
 
-def checked_out(repo: Path, commit: str, cache: Path, check: Callable[[Path], None]) -> Path:
+@contextlib.contextmanager
+def checked_out(repo: Path, commit: str, cache: Path, check: Callable[[Path], None]) -> Iterator[Path]:
     """The files of `commit` of `repo`, as a clone would check them out. `check` sees a fresh
-    tree before it is kept and may refuse it (raise); a kept tree is the one it accepted."""
+    tree before it is kept and may refuse it (raise); a kept tree is the one it accepted. When
+    the cache cannot be written (a read-only home), the files are checked out for this use only."""
     kept = cache / commit
     if _intact(kept):
-        os.utime(kept / _LISTING)  # used: the last to be dropped
-        return kept / _FILES
-    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
+        with contextlib.suppress(OSError):
+            os.utime(kept / _LISTING)  # used: the last to be dropped
+        yield kept / _FILES
+        return
     try:
-        files = building / _FILES
-        files.mkdir()
-        _check_out(repo, commit, files, building / "index")
-        (building / "index").unlink()
-        check(files)
-        (building / _LISTING).write_text(json.dumps(_listing(files)))
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
+    except OSError:
+        with tempfile.TemporaryDirectory(prefix="svc-template-") as scratch:
+            yield _fresh(repo, commit, Path(scratch), check)
+        return
+    try:
+        _fresh(repo, commit, building, check)
+        (building / _LISTING).write_text(json.dumps(_listing(building / _FILES)))
         if not _intact(kept):  # another svc may have made it meanwhile
             _set_aside(kept)
             try:
@@ -52,7 +57,16 @@ def checked_out(repo: Path, commit: str, cache: Path, check: Callable[[Path], No
     finally:
         shutil.rmtree(building, ignore_errors=True)
     _drop_least_used(cache)
-    return kept / _FILES
+    yield kept / _FILES
+
+
+def _fresh(repo: Path, commit: str, folder: Path, check: Callable[[Path], None]) -> Path:
+    files = folder / _FILES
+    files.mkdir()
+    _check_out(repo, commit, files, folder / "index")
+    (folder / "index").unlink()
+    check(files)
+    return files
 
 
 def _check_out(repo: Path, commit: str, dest: Path, index: Path) -> None:

@@ -388,14 +388,12 @@ def materialize(resolved: Resolved) -> Iterator[Path]:
         return
     assert resolved.commit is not None
     where = f"{source.location} at {resolved.ref or resolved.commit}"
-    files = checkouts.checked_out(
-        # resolve() fetched the commit, or it is a recorded one (older): no need to ask a remote again.
-        _git_dir(source, fetch=False),
-        resolved.commit,
-        cache_dir("trees"),
-        check=lambda tree: refuse_links_out(tree, where),
-    )
-    yield _subfolder(files, source, where)
+    # resolve() fetched the commit, or it is a recorded one (older): no need to ask a remote again.
+    repo = _git_dir(source, fetch=False)
+    with checkouts.checked_out(
+        repo, resolved.commit, cache_dir("trees"), lambda tree: refuse_links_out(tree, where)
+    ) as files:
+        yield _subfolder(files, source, where)
 
 
 def _subfolder(files: Path, source: TemplateSource, where: object) -> Path:

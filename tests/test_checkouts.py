@@ -121,3 +121,16 @@ def test_two_renders_at_once_share_one_checkout(tmp_path: Path, template: Path, 
 
     assert len(kept_trees(cache)) == 1
     assert (tmp_path / "ledger" / "ledger" / "README.md").read_text() == "# ledger\n"
+
+
+def test_without_a_cache_to_write_to_a_commit_is_checked_out_for_one_use(
+    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only home (a container's) must not stop svc: the cache folder cannot be made."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+
+    made = new(template, tmp_path / "a")
+
+    assert (made / "README.md").read_text() == "# billing\n"

@@ -123,3 +123,16 @@ def test_the_least_recently_used_packs_go_beyond_the_limit(
 
     assert len(packs(cache)) == 2
     assert oldest not in packs(cache)
+
+
+def test_a_pack_that_cannot_be_written_costs_the_render_nothing(tmp_path: Path, cache: Path) -> None:
+    template = build_tree(tmp_path / "t", PLAIN)
+    render(template, tmp_path / "a")
+    [pack] = packs(cache)
+    pack.unlink()
+    pack.mkdir()  # where the pack goes, a folder: writing it fails
+
+    made = render(template, tmp_path / "b")
+
+    assert (made / "greeting.txt").read_text() == "[[ service_name ]] billing\n"
+    assert pack.is_dir()

@@ -89,12 +89,19 @@ class CompiledCache(BytecodeCache):
         if not self._added:
             return
         kept = {key: code for key, code in self.entries().items() if key in self._used}
-        with tempfile.NamedTemporaryFile(dir=self.pack.parent, prefix=".pack-", delete=False) as out:
-            out.write(marshal.dumps(kept))
+        # A pack that cannot be written (a full disk) costs the next render its compilations, nothing more.
         try:
-            Path(out.name).replace(self.pack)  # whole or not at all, for renders running alongside
+            handle, name = tempfile.mkstemp(dir=self.pack.parent, prefix=".pack-")
         except OSError:
-            Path(out.name).unlink(missing_ok=True)
+            return
+        written = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(marshal.dumps(kept))
+            written.replace(self.pack)  # whole or not at all, for renders running alongside
+        except OSError:
+            written.unlink(missing_ok=True)
+            return
         _drop_least_used(self.pack.parent)
 
 
