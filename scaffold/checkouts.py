@@ -119,8 +119,9 @@ def _drop_least_used(cache: Path) -> None:
     """Drop the trees beyond MAX_TREES, least recently used first, and what an interrupted svc left."""
     hour_ago = time.time() - 3600
     for left in cache.glob(".*"):
-        if left.stat().st_mtime < hour_ago:
-            shutil.rmtree(left, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another svc may be removing it
+            if left.stat().st_mtime < hour_ago:
+                shutil.rmtree(left, ignore_errors=True)
     trees = [path for path in cache.iterdir() if not path.name.startswith(".")]
     if len(trees) <= MAX_TREES:
         return

@@ -106,7 +106,13 @@ class CompiledCache(BytecodeCache):
 
 
 def _drop_least_used(folder: Path) -> None:
-    packs = sorted(folder.glob("*" + _SUFFIX), key=lambda pack: pack.stat().st_mtime_ns)
+    def last_used(pack: Path) -> int:
+        try:
+            return pack.stat().st_mtime_ns
+        except OSError:  # another svc dropped it meanwhile
+            return 0
+
+    packs = sorted(folder.glob("*" + _SUFFIX), key=last_used)
     for pack in packs[: max(0, len(packs) - MAX_PACKS)]:
         pack.unlink(missing_ok=True)
 
