@@ -3,7 +3,8 @@
 A source is the built-in template (`builtin:NAME`), a local folder, or a git repository
 (a local path, a bare repository, or a URL). Remote repositories are mirrored once into
 the user's cache and fetched again on each use; a user's own repository is only read
-(`git archive`), never checked out or otherwise modified.
+(a commit's files are checked out into svc's cache, see checkouts.py), never checked out in
+place or otherwise modified.
 """
 
 from __future__ import annotations

@@ -212,6 +212,7 @@ def test_copier_worker_has_the_methods_svc_overrides() -> None:
     sync = inspect.signature(Worker._sync_git_index_executable_bit)
     assert list(sync.parameters) == ["self", "dst_relpath", "src_mode"]
     assert isinstance(inspect.getattr_static(Worker, "answers_relpath"), property)
+    assert list(inspect.signature(Worker.run_copy).parameters) == ["self"]
     render = inspect.signature(Worker._render_string)
     assert list(render.parameters) == ["self", "string", "extra_context"]
     assert callable(get_yield_context)

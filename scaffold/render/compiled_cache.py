@@ -177,11 +177,18 @@ def compile_strings_once(environment: Environment, cache: CompiledCache | None) 
 
 def _from_code(environment: Environment, cache: CompiledCache | None, source: str) -> Template:
     """What `environment.from_string(source)` makes, with its code from `cache` when it has it."""
-    bucket = cache.get_bucket(environment, "<string>", None, source) if cache is not None else None
-    code = bucket.code if bucket is not None else None
-    if code is None:
+    if cache is None:
         code = environment.compile(source)
-        if bucket is not None and cache is not None:
-            bucket.code = code
+    else:
+        bucket = cache.get_bucket(environment, "<string>", None, source)
+        if bucket.code is None:
+            bucket.code = environment.compile(source)
             cache.set_bucket(bucket)
+        code = bucket.code
     return environment.template_class.from_code(environment, code, environment.make_globals(None))
+
+
+def save(environment: Environment) -> None:
+    """After a render: write what it compiled into the cache `attach` gave `environment`, if any."""
+    if isinstance(environment.bytecode_cache, CompiledCache):
+        environment.bytecode_cache.save()

@@ -431,9 +431,6 @@ def run_copy(src_path: str, dst_path: Path, **options: Any) -> Any:
     """copier's `run_copy` (same arguments, same Worker defaults), on svc's Worker."""
     with _worker_class()(src_path=src_path, dst_path=dst_path, **options) as worker:
         worker.run_copy()
-    cache = worker.__dict__.get("svc_compiled_cache")
-    if cache is not None:
-        cache.save()
     return worker
 
 
@@ -485,11 +482,13 @@ def _worker_class() -> type:
         def jinja_env(self) -> Any:
             env = super().jinja_env
             extensions = list(self.template.jinja_extensions)
-            folder = Path(self.template.local_abspath)
-            cache = compiled_cache.attach(env, folder, extensions)
-            self.__dict__["svc_compiled_cache"] = cache
+            cache = compiled_cache.attach(env, Path(self.template.local_abspath), extensions)
             compiled_cache.compile_strings_once(env, cache)
             return env
+
+        def run_copy(self) -> None:
+            super().run_copy()
+            compiled_cache.save(self.jinja_env)
 
         def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
             return None
