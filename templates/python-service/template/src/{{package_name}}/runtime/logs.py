@@ -99,8 +99,7 @@ class _Pipeline:
     (made once, at first use) still follow a later configuration."""
 
     static: dict[str, object] = {}  # noqa: RUF012 - replaced as a whole, never mutated in place
-    static_json = b"{}"  # `static` encoded
-    static_json_tail = b"}"  # what closes a line of other fields with the static ones
+    static_tail = b"}"  # `static` encoded once, as the end of a line of other fields
     level = logging.INFO
     redactor = Redactor()
     console = False
@@ -162,11 +161,8 @@ def write_line(logger: str, level: str, event: str, fields: dict[str, Any]) -> N
         line = _fit(_add_common_fields(fields, logger, level))
     else:
         fields["event"] = event
-        line = _encode(_add_line_fields(fields, logger, level))
-        # The static fields were encoded once, by configure_logging().
-        if len(line) + len(_Pipeline.static_json) <= MAX_LINE_BYTES:
-            line = line[:-1] + _Pipeline.static_json_tail
-        else:
+        line = _encode(_add_line_fields(fields, logger, level))[:-1] + _Pipeline.static_tail
+        if len(line) > MAX_LINE_BYTES:
             line = _fit({**fields, **_Pipeline.static})
     _STDOUT.write(line.decode() + "\n")
     _STDOUT.flush()
@@ -253,8 +249,7 @@ def configure_logging(
     structlog loggers first used after the first call (they are cached).
     """
     _Pipeline.static = dict(static)
-    _Pipeline.static_json = _encode(_Pipeline.static)
-    _Pipeline.static_json_tail = b"," + _Pipeline.static_json[1:] if static else b"}"
+    _Pipeline.static_tail = b"," + _encode(_Pipeline.static)[1:] if static else b"}"
     _Pipeline.redactor = Redactor(redact)
     _Pipeline.console = log_format == "console"
     colors = _Pipeline.console and sys.stdout.isatty()
