@@ -36,7 +36,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers import free_port
-from template_support import TEMPLATES_DIR, install_service, render_template, running_service, service_venv
+from template_support import (
+    TEMPLATES_DIR,
+    install_with_its_dependencies,
+    render_template,
+    running_service,
+)
 
 BARE_APP = textwrap.dedent(
     """
@@ -82,7 +87,7 @@ def main() -> None:
         work = Path(scratch)
         answers = {"service_name": "billing"}
         project = render_template(TEMPLATES_DIR / "python-service", work / "billing", answers)
-        python = install_service(project, service_venv(project / "pyproject.toml"), work / "venv")
+        python = install_with_its_dependencies(project, work / "venv")
         (work / "bare_app.py").write_text(BARE_APP)
         commands = {
             "bare": [str(python), str(work / "bare_app.py")],

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from template_support import TEMPLATES_DIR, install_service, render_template, service_venv
+from template_support import TEMPLATES_DIR, install_with_its_dependencies, render_template
 
 TARGET_RATIO = 1.25
 
@@ -123,7 +123,7 @@ def main() -> None:
         work = Path(scratch)
         answers = {"service_name": "billing"}
         project = render_template(TEMPLATES_DIR / "python-service", work / "billing", answers)
-        python = install_service(project, service_venv(project / "pyproject.toml"), work / "venv")
+        python = install_with_its_dependencies(project, work / "venv")
         (work / "driver.py").write_text(DRIVER)
         result = work / "result.json"
         with (work / "service.log").open("wb") as log:

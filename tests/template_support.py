@@ -129,6 +129,11 @@ def service_venv(pyproject: Path, *, extra: tuple[str, ...] = ()) -> Path:
     return venv
 
 
+def install_with_its_dependencies(project: Path, venv: Path) -> Path:
+    """`install_service` on the cached venv of `project`'s own dependencies. Returns its python."""
+    return install_service(project, service_venv(project / "pyproject.toml"), venv)
+
+
 def install_service(project: Path, base_venv: Path, venv: Path) -> Path:
     """Make `venv`: `base_venv`'s packages plus `project` (built as a wheel). Returns its python.
 

@@ -22,7 +22,12 @@ import pytest
 from click.testing import CliRunner
 from helpers import free_port, wait_until
 from otlp_receiver import OtlpReceiver, Span, request_line
-from template_support import REPO_ROOT, install_service, run_checked, running_service, service_venv
+from template_support import (
+    REPO_ROOT,
+    install_with_its_dependencies,
+    run_checked,
+    running_service,
+)
 
 from scaffold.cli import main
 from scaffold.errors import RegistryError
@@ -89,7 +94,7 @@ def install(project: Path, venvs: Path) -> str:
     """Install `project` in a venv of its own, and check the page's code with the service's own ruff
     and strict mypy, as its CI would."""
     venv = venvs / project.name
-    python = install_service(project, service_venv(project / "pyproject.toml"), venv)
+    python = install_with_its_dependencies(project, venv)
     run_checked([str(python), "-m", "ruff", "check", "--no-cache", "src"], cwd=project)
     run_checked([str(python), "-m", "ruff", "format", "--check", "--no-cache", "src"], cwd=project)
     run_checked([str(python), "-m", "mypy", "--cache-dir", str(venv / "mypy-cache")], cwd=project)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from template_support import install_service, run_checked, service_venv
+from template_support import install_with_its_dependencies, run_checked
 from test_two_services import REALM, Service, render, start
 
 from scaffold.cli import main
@@ -348,7 +348,7 @@ def test_a_client_of_a_live_service_passes_ruff_and_mypy_and_calls_it(
     assert "identity-1" in added.output  # read from the live instance
     assert svc("client", "check", "--registry", registry_url, "--realm", REALM).exit_code == 0
 
-    python = install_service(billing, service_venv(billing / "pyproject.toml"), tmp_path / "venv")
+    python = install_with_its_dependencies(billing, tmp_path / "venv")
     run_checked([str(python), "-m", "ruff", "check", "--no-cache", "."], cwd=billing)
     run_checked([str(python), "-m", "ruff", "format", "--check", "--no-cache", "src"], cwd=billing)
     run_checked([str(python), "-m", "mypy", "--cache-dir", str(tmp_path / "mypy-cache")], cwd=billing)
