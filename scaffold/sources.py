@@ -150,13 +150,15 @@ def _is_repository_root(path: Path) -> bool:
 
 
 def _asked_repository_root(path: Path) -> bool:
-    done = git.run("rev-parse", "--is-bare-repository", "--show-toplevel", cwd=path, check=False)
+    done = git.run("rev-parse", "--is-bare-repository", "--absolute-git-dir", cwd=path, check=False)
     if done.returncode != 0:
         return False
-    lines = done.stdout.decode().split("\n")
-    if lines[0].strip() == "true":
-        return Path(git.out("rev-parse", "--absolute-git-dir", cwd=path)) == path
-    return len(lines) > 1 and Path(lines[1].strip()).resolve() == path
+    bare, git_dir = done.stdout.decode().split("\n")[:2]
+    if bare.strip() == "true":
+        return Path(git_dir.strip()) == path
+    # A work tree's top, not a folder inside it (nor its .git folder, which has no top).
+    top = git.run("rev-parse", "--show-toplevel", cwd=path, check=False)
+    return top.returncode == 0 and Path(top.stdout.decode().strip()).resolve() == path
 
 
 def mirror_path(url: str) -> Path:

@@ -94,6 +94,18 @@ def test_ref_picks_a_tag_branch_or_commit(out, copier_repo, ref):
     assert svc_yml(out / "billing")["layers"][0]["commit"] == expected
 
 
+def test_a_local_bare_repository_is_read_at_its_tags(out, copier_repo, tmp_path):
+    bare = tmp_path / "template.git"
+    git(tmp_path, "clone", "-q", "--bare", str(copier_repo), str(bare))
+
+    result = svc("new", "billing", "-t", str(bare), "--ref", "v1.0.0", "-o", str(out))
+
+    assert result.exit_code == 0, result.output
+    layer = svc_yml(out / "billing")["layers"][0]
+    assert layer["commit"] == git(copier_repo, "rev-parse", "v1.0.0^{commit}").strip()
+    assert layer["source"] == str(bare)
+
+
 def test_repository_without_release_tags_uses_head(out, tmp_path):
     repo = init_repo(tmp_path / "untagged", {"copier.yml": "service_name: {type: str}\n", "a.txt": "a\n"})
     result = svc("new", "billing", "-t", str(repo), "-o", str(out))
