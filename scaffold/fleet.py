@@ -172,14 +172,16 @@ def update_one(path: Path, scratch: Path, options: UpdateOptions) -> ServiceOutc
 
 def _tidy_abandoned_worktrees(root: Path) -> None:
     """Undo what a fleet run that was killed left in `root`: its worktree, its svc/template move."""
-    listing = git.out("worktree", "list", "--porcelain", cwd=root)
-    for line in listing.splitlines():
+    listing = git.out("worktree", "list", "--porcelain", cwd=root).splitlines()
+    for line in listing:
         worktree = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
         if worktree is not None and worktree.name == "worktree" and leftovers.abandoned(worktree.parent):
             journal = Journal(worktree.parent)
             journal.rollback()
             journal.close()
-    git.run("worktree", "prune", cwd=root, check=False)
+    # One whose folder is gone (a temporary folder cleared at boot): git's note of it goes too.
+    if any(line.split(" ")[0] == "prunable" for line in listing):
+        git.run("worktree", "prune", cwd=root, check=False)
 
 
 def _update_locked(path: Path, scratch: Path, options: UpdateOptions) -> ServiceOutcome:
@@ -302,9 +304,10 @@ class Journal:
     def close(self) -> None:
         if self.file.is_file():
             root = Path(json.loads(self.file.read_text())["root"])
-            git.run("worktree", "remove", "--force", str(self.worktree), cwd=root, check=False)
+            removed = git.run("worktree", "remove", "--force", str(self.worktree), cwd=root, check=False)
             shutil.rmtree(self.scratch, ignore_errors=True)
-            git.run("worktree", "prune", cwd=root, check=False)
+            if removed.returncode != 0:  # say, a worktree never made: forget whatever git noted of it
+                git.run("worktree", "prune", cwd=root, check=False)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 

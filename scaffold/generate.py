@@ -117,10 +117,10 @@ def _init_repository(tree: Path, prov: provenance.Provenance) -> tuple[git.Ident
     """
     branch = git.config(tree.parent, "init.defaultBranch").get("init.defaultbranch", "main")
     git.run("init", "--quiet", "--initial-branch", branch, cwd=tree)
-    commit = render_record.commit(tree, git.tree_of_directory(tree, tree), prov, [])
-    git.run("update-ref", f"refs/heads/{branch}", commit, cwd=tree)
+    commit = render_record.first_commit(tree, prov, (f"refs/heads/{branch}", f"refs/heads/{TEMPLATE_BRANCH}"))
     # A trusted hook may have run `git init` itself, with HEAD on another branch.
-    git.run("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=tree)
+    head = tree / ".git" / "HEAD"
+    if not head.is_file() or head.read_text(errors="replace") != f"ref: refs/heads/{branch}\n":
+        git.run("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=tree)
     git.run("read-tree", commit, cwd=tree)
-    git.run("branch", TEMPLATE_BRANCH, commit, cwd=tree)
     return git.identity(tree), commit

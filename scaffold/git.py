@@ -9,11 +9,13 @@ never run; SSH agents and credential helpers keep working.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import stat
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +127,9 @@ def config(cwd: Path, *keys: str) -> dict[str, str]:
 
 
 def is_repo(path: Path) -> bool:
-    return (path / ".git").exists() and ok("rev-parse", "--git-dir", cwd=path)
+    return _evident_git_dir(path) is not None or (
+        (path / ".git").exists() and ok("rev-parse", "--git-dir", cwd=path)
+    )
 
 
 def is_clean(repo: Path) -> bool:
@@ -135,17 +139,29 @@ def is_clean(repo: Path) -> bool:
 
 def git_dir(repo: Path) -> Path:
     """The absolute git directory of `repo` (links resolved, as git gives it)."""
-    # The usual case, a work tree's top with its own .git folder, without a git process: an
-    # update asks this a dozen times.
+    return _evident_git_dir(repo) or Path(out("rev-parse", "--absolute-git-dir", cwd=repo))
+
+
+def _evident_git_dir(repo: Path) -> Path | None:
+    """The git directory of a work tree's top in the usual layouts, found without a git process
+    (an update asks a dozen times): its own .git folder, or a linked worktree's .git file
+    (fleet updates work in one), "gitdir: PATH"."""
     dot_git = repo / ".git"
     if (dot_git / "HEAD").is_file() and (dot_git / "objects").is_dir():
         return dot_git.resolve()
-    if dot_git.is_file():  # a linked worktree's (fleet updates work in one): "gitdir: PATH"
+    if dot_git.is_file():
         _, found, where = dot_git.read_text(errors="replace").partition("gitdir: ")
         linked = (repo / where.strip()).resolve() if found else None
         if linked is not None and (linked / "HEAD").is_file():
             return linked
-    return Path(out("rev-parse", "--absolute-git-dir", cwd=repo))
+    return None
+
+
+def common_dir(repo: Path) -> Path:
+    """The absolute git directory `repo` shares with its other worktrees (links resolved)."""
+    own = git_dir(repo)
+    shared = own / "commondir"  # in a linked worktree's own git directory: the path to the main one
+    return (own / shared.read_text().strip()).resolve() if shared.is_file() else own.resolve()
 
 
 def rev(repo: Path, ref: str) -> str | None:
@@ -154,6 +170,30 @@ def rev(repo: Path, ref: str) -> str | None:
     if done.returncode != 0:
         return None
     return done.stdout.decode().strip()
+
+
+def blobs(repo: Path, *specs: str) -> list[bytes | None]:
+    """The content of the file each of `specs` ("REV:PATH") names, None where it names none;
+    in one git process."""
+    if any("\n" in spec for spec in specs):  # not a line `cat-file --batch` reads: one process each
+        return [_blob(repo, spec) for spec in specs]
+    ask = "".join(f"{spec}\n" for spec in specs).encode()
+    output = run("cat-file", "--batch=%(objecttype) %(objectsize)", cwd=repo, input=ask).stdout
+    found: list[bytes | None] = []
+    for _ in specs:
+        header, _, output = output.partition(b"\n")
+        kind, _, size = header.partition(b" ")  # else "SPEC missing" (or ambiguous)
+        if not size.isdigit():
+            found.append(None)
+            continue
+        found.append(output[: int(size)] if kind == b"blob" else None)
+        output = output[int(size) + 1 :]
+    return found
+
+
+def _blob(repo: Path, spec: str) -> bytes | None:
+    done = run("cat-file", "blob", spec, cwd=repo, check=False)
+    return done.stdout if done.returncode == 0 else None
 
 
 def tree_of_directory(repo: Path, directory: Path) -> str:
@@ -167,6 +207,79 @@ def tree_of_directory(repo: Path, directory: Path) -> str:
         listing = _unignored(directory, env)
         run("update-index", "--add", "-z", "--stdin", cwd=directory, env=env, input=listing)
         return out("write-tree", cwd=directory, env=env)
+
+
+@dataclass(frozen=True)
+class Packed:
+    commit: str
+    tree: str
+
+
+def commit_packed(repo: Path, message: str, who: str, refs: Sequence[str]) -> Packed | None:
+    """Store the files of `repo`'s work tree that a commit of it holds, and a commit of them
+    with `message` (author and committer `who`: "Name <email> SECONDS +ZONE"), in one pack;
+    point `refs` at that commit.
+
+    A fresh repository's first commit made this way writes two files, where `git add` writes
+    one per file and folder, the most of `svc new`'s time on a slow disk. Returns None, having
+    written nothing, when git would store a file as other than its bytes (a clean filter, a
+    line-ending conversion, another object format): tree_of_directory applies those.
+    """
+    with tempfile.TemporaryDirectory(prefix="svc-index-") as tmp:
+        listing = _unignored(repo, _throwaway_index(git_dir(repo), repo, Path(tmp) / "index"))
+    entries = [_Entry.read(repo, rel) for rel in listing.split(b"\0") if rel]
+    files = [entry for entry in entries if entry.mode != b"120000"]
+    paths = b"".join(_c_quoted(entry.path) + b"\n" for entry in files)
+    stored = run("hash-object", "--stdin-paths", cwd=repo, input=paths)
+    if stored.stdout.decode().split() != [entry.blob_id() for entry in files]:
+        return None
+    stream = [b"commit %s\nmark :1\n" % refs[0].encode()]
+    stream += [b"%s %s\n" % (role, who.encode()) for role in (b"author", b"committer")]
+    stream += [_data(message.encode())]
+    for entry in entries:
+        stream += [b"M %s inline %s\n" % (entry.mode, _c_quoted(entry.path)), _data(entry.content)]
+    stream += [b'ls ""\n\n']
+    stream += [b"reset %s\nfrom :1\n\n" % ref.encode() for ref in refs[1:]]
+    stream += [b"get-mark :1\n"]
+    # Below its default limit of 100 objects fast-import writes loose objects after all; the
+    # pack is made as fast as `git add` makes loose ones (no deltas, zlib's fastest level).
+    fast = ("-c", "fastimport.unpackLimit=0", "-c", "pack.compression=1")
+    done = run(
+        *fast, "fast-import", "--depth=0", "--quiet", "--date-format=raw", cwd=repo, input=b"".join(stream)
+    )
+    root, commit = done.stdout.decode().splitlines()
+    return Packed(commit=commit, tree=root.split()[2])
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: bytes
+    mode: bytes
+    content: bytes
+
+    @classmethod
+    def read(cls, repo: Path, rel: bytes) -> _Entry:
+        where = repo / os.fsdecode(rel)
+        status = where.lstat()
+        if stat.S_ISLNK(status.st_mode):
+            return cls(rel, b"120000", os.fsencode(where.readlink()))
+        content = where.read_bytes()
+        # As git records a file: executable when its owner may execute it.
+        return cls(rel, b"100755" if status.st_mode & stat.S_IXUSR else b"100644", content)
+
+    def blob_id(self) -> str:
+        return hashlib.sha1(
+            b"blob %d\0" % len(self.content) + self.content, usedforsecurity=False
+        ).hexdigest()
+
+
+def _data(content: bytes) -> bytes:
+    return b"data %d\n%s\n" % (len(content), content)
+
+
+def _c_quoted(path: bytes) -> bytes:
+    """`path` as a C-style quoted string, the form fast-import reads any path in."""
+    return b'"' + path.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
 
 
 def committed_files(directory: Path) -> list[str]:

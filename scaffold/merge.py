@@ -165,27 +165,30 @@ def file_changes(workdir: Path) -> tuple[FileChange, ...]:
 def _write_owned_files(workdir: Path, plan: Plan) -> None:
     """`.svc.yml` ends as the target's: svc keeps it, it does not merge. Each format's answers
     file ends as its engine says, so its own tool keeps working on the service."""
-    target = _blob(workdir, plan.target, provenance.FILENAME)
-    if target is not None:
-        _write(workdir, provenance.FILENAME, target)
-    for engine in ENGINES.values():
-        rel = (plan.after.answers_file if engine.name == plan.after.format else None) or engine.answers_file
-        if rel is None:
-            continue
-        ours, theirs = _blob(workdir, "HEAD", rel), _blob(workdir, plan.target, rel)
-        kept = engine.answers_file_after_update(ours, theirs, plan.after, plan.answers)
-        if kept is not None:
-            _write(workdir, rel, kept)
-
-
-def _blob(workdir: Path, commit: str, rel: str) -> str | None:
-    shown = git.run("show", f"{commit}:{rel}", cwd=workdir, check=False)
-    return shown.stdout.decode() if shown.returncode == 0 else None
-
-
-def _write(workdir: Path, rel: str, text: str) -> None:
-    (workdir / rel).write_text(text)
-    git.run("add", "--", rel, cwd=workdir)
+    answers_files = {
+        engine: (plan.after.answers_file if engine.name == plan.after.format else None) or engine.answers_file
+        for engine in ENGINES.values()
+    }
+    wanted = [(plan.target, provenance.FILENAME)]
+    wanted += [
+        (rev, rel) for rel in answers_files.values() if rel is not None for rev in ("HEAD", plan.target)
+    ]
+    blobs = git.blobs(workdir, *(f"{rev}:{rel}" for rev, rel in wanted))
+    shown = {key: None if blob is None else blob.decode() for key, blob in zip(wanted, blobs, strict=True)}
+    written: dict[str, str] = {}
+    if (target := shown[plan.target, provenance.FILENAME]) is not None:
+        written[provenance.FILENAME] = target
+    for engine, rel in answers_files.items():
+        if rel is not None:
+            kept = engine.answers_file_after_update(
+                shown["HEAD", rel], shown[plan.target, rel], plan.after, plan.answers
+            )
+            if kept is not None:
+                written[rel] = kept
+    for rel, text in written.items():
+        (workdir / rel).write_text(text)
+    if written:
+        git.run("add", "--", *written, cwd=workdir)
 
 
 def _is_binary_conflict(workdir: Path, rel: str) -> bool:

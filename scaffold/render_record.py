@@ -74,19 +74,45 @@ def _canonical(value: Any) -> Any:
 def commit(repo: Path, tree: str, prov: Provenance, parents: Sequence[str]) -> str:
     """Make the render commit of `tree` (rendered as `prov` records) in `repo`; no ref moves."""
     key = digest(prov)
-    layers = "".join(f"  {layer.describe()} ({layer.format})\n" for layer in prov.layers)
-    title = f"Render {prov.layers[-1].describe()}"
-    message = f"{title}\n\nA pristine template render, made by svc, of:\n{layers}\n{TRAILER}: {key}\n"
     args = ["commit-tree", "--no-gpg-sign", tree, "-F", "-"]
     for parent in parents:
         args += ["-p", parent]
-    return git.run(*args, cwd=repo, env=commit_env(key), input=message.encode()).stdout.decode().strip()
+    return (
+        git.run(*args, cwd=repo, env=commit_env(key), input=_message(prov, key).encode())
+        .stdout.decode()
+        .strip()
+    )
+
+
+def first_commit(repo: Path, prov: Provenance, refs: Sequence[str]) -> str:
+    """Make the render commit of the files of `repo`, a fresh repository, and point `refs` at it.
+
+    The files go into one pack when git stores them as they are; the commit is the one
+    `commit` makes of their tree all the same, so every clone knows it for this render.
+    """
+    key = digest(prov)
+    packed = git.commit_packed(repo, _message(prov, key), f"{AUTHOR} {_seconds(key)} +0000", refs)
+    made = commit(repo, packed.tree if packed else git.tree_of_directory(repo, repo), prov, [])
+    if packed is None or packed.commit != made:  # say, an `encoding` header commit-tree adds
+        for ref in refs:
+            git.run("update-ref", ref, made, cwd=repo)
+    return made
 
 
 def commit_env(key: str) -> dict[str, str]:
     """Author, committer and dates of the render commit with digest `key`."""
-    date = f"@{_EPOCH + int(key[:6], 16)} +0000"
+    date = f"@{_seconds(key)} +0000"
     return {**AUTHOR.env(), "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+
+
+def _seconds(key: str) -> int:
+    return _EPOCH + int(key[:6], 16)
+
+
+def _message(prov: Provenance, key: str) -> str:
+    layers = "".join(f"  {layer.describe()} ({layer.format})\n" for layer in prov.layers)
+    title = f"Render {prov.layers[-1].describe()}"
+    return f"{title}\n\nA pristine template render, made by svc, of:\n{layers}\n{TRAILER}: {key}\n"
 
 
 def renders(repo: Path, *tips: str) -> list[tuple[str, str]]:

@@ -41,7 +41,7 @@ def _lock(fd: int, root: Path) -> None:
 @contextmanager
 def held(root: Path) -> Iterator[None]:
     """Hold the repository's lock, or refuse at once when another process holds it."""
-    path = Path(git.out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=root)) / LOCK_FILE
+    path = git.common_dir(root) / LOCK_FILE
     if path in _held:
         _held[path] += 1
         try:

@@ -326,10 +326,14 @@ def recorded_branch(source: TemplateSource, ref: str | None) -> str | None:
     follows a branch moves with its tip, not to the newest release."""
     if source.kind != "git" or not ref or ref == "HEAD":
         return None
-    repo = _git_dir(source, fetch=False)
-    is_tag = git.ok("show-ref", "--verify", "--quiet", f"refs/tags/{ref}", cwd=repo)
-    is_branch = git.ok("show-ref", "--verify", "--quiet", f"refs/heads/{ref}", cwd=repo)
-    return ref if is_branch and not is_tag else None
+    return _remembered("branch", (source, ref), lambda: _branch_not_tag(_git_dir(source, fetch=False), ref))
+
+
+def _branch_not_tag(repo: Path, ref: str) -> str | None:
+    tag, branch = f"refs/tags/{ref}", f"refs/heads/{ref}"
+    # for-each-ref matches whole path components below a pattern too: only exact names count.
+    found = git.out("for-each-ref", "--format=%(refname)", tag, branch, cwd=repo).splitlines()
+    return ref if branch in found and tag not in found else None
 
 
 def _version_of(repo: Path, ref: str, commit: str) -> str:

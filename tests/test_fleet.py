@@ -308,3 +308,18 @@ def test_ctrl_c_stops_cleanly(fleet_dir: Path, tmp_path: Path) -> None:
         else:
             assert template == template_tip, repo
     assert 1 <= updated < 8
+
+
+def test_git_forgets_a_worktree_whose_folder_is_gone(fleet_dir: Path, tmp_path: Path) -> None:
+    # As a fleet run killed before a reboot leaves it: git still lists the worktree, whose
+    # temporary folder is gone.
+    alpha = fleet_dir / "alpha"
+    git(alpha, "worktree", "add", "--quiet", "--detach", str(tmp_path / "wiped" / "worktree"), "HEAD")
+    shutil.rmtree(tmp_path / "wiped")
+    assert "prunable" in git(alpha, "worktree", "list", "--porcelain")
+
+    result = svc("fleet", "update", alpha, "--json")
+
+    assert result.exit_code == 0, result.output
+    assert _by_name(json.loads(result.output))["alpha"]["status"] == "updated"
+    assert git(alpha, "worktree", "list", "--porcelain").count("worktree ") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -369,3 +370,69 @@ def test_cookiecutter_rendering_is_sandboxed(out, tmp_path):
     commit_all(repo, "reach for python internals")
     git(repo, "tag", "1.1.0")
     assert_refused(svc("new", "billing", "-t", str(repo), "-o", str(out)), out, "error:")
+
+
+def _tree_git_add_makes(service: Path, elsewhere: Path) -> str:
+    """The tree `git add -A` makes of the service's files, in a repository of their own."""
+    shutil.copytree(service, elsewhere, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    init_repo(elsewhere)
+    git(elsewhere, "add", "-A")
+    return git(elsewhere, "write-tree").strip()
+
+
+def test_first_commit_holds_the_files_as_git_add_would_in_one_pack(out, tmp_path):
+    template = build_tree(
+        tmp_path / "odd",
+        {
+            "copier.yml": "service_name: {type: str}\n_preserve_symlinks: true\n",
+            'say "hi".txt': "quoted\n",
+            '"leading quote"': "read quoted\n",
+            "new\nline": "a name with a line break\n",
+            "back\\slash\tand tab.txt": "escaped\n",
+            "naïve/ünïcode.md": "unicode\n",
+            "empty.txt": "",
+            "bin/run.sh.jinja": "#!/bin/sh\necho {{ service_name }}\n",
+        },
+    )
+    (template / "bin" / "run.sh.jinja").chmod(0o755)
+    (template / "link-to-empty").symlink_to("empty.txt")
+    result = svc("new", "odd", "--template", str(template), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    service = out / "odd"
+    assert git(service, "ls-tree", "HEAD", "bin/run.sh", "link-to-empty").split()[::4] == ["100755", "120000"]
+    assert git(service, "rev-parse", "HEAD^{tree}").strip() == _tree_git_add_makes(service, tmp_path / "copy")
+    assert git(service, "status", "--porcelain") == ""
+    assert git(service, "rev-parse", "HEAD") == git(service, "rev-parse", "svc/template")
+    # Every object sits in one pack: no file per object, the slow part of a first commit.
+    assert "count: 0\n" in git(service, "count-objects", "-v")
+    assert git(service, "fsck", "--strict").strip() == ""
+
+
+def test_first_commit_applies_line_ending_rules_as_git_add_would(out, tmp_path):
+    template = build_tree(
+        tmp_path / "crlf",
+        {
+            "copier.yml": "service_name: {type: str}\n",
+            ".gitattributes": "*.txt text eol=lf\n",
+            "windows.txt": b"one\r\ntwo\r\n",
+        },
+    )
+    result = svc("new", "crlf", "--template", str(template), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    service = out / "crlf"
+    assert git(service, "show", "HEAD:windows.txt") == "one\ntwo\n"
+    assert git(service, "rev-parse", "HEAD^{tree}").strip() == _tree_git_add_makes(service, tmp_path / "copy")
+    assert git(service, "status", "--porcelain") == ""
+
+
+def test_first_commit_is_the_render_commit_git_commit_tree_makes(out, copier_repo, monkeypatch):
+    # commit-tree writes an encoding header under this setting; any clone re-rendering this
+    # version makes that commit, so the first commit has to be it.
+    for key, value in {"COUNT": "1", "KEY_0": "i18n.commitEncoding", "VALUE_0": "ISO-8859-1"}.items():
+        monkeypatch.setenv(f"GIT_CONFIG_{key}", value)
+    result = svc("new", "billing", "-t", str(copier_repo), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    service = out / "billing"
+    assert "\nencoding ISO-8859-1\n" in git(service, "cat-file", "commit", "HEAD")
+    assert git(service, "rev-parse", "HEAD") == git(service, "rev-parse", "svc/template")
+    assert git(service, "status", "--porcelain") == ""
