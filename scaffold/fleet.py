@@ -19,6 +19,7 @@ outcome is reported, and one service failing never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import multiprocessing.synchronize
@@ -36,6 +37,7 @@ from typing import Literal
 
 from . import git, leftovers, project, repo_lock, sources, template_branch, test_pause
 from .errors import InputError, ScaffoldError, Terminated
+from .provenance import Layer
 from .template_branch import TEMPLATE_BRANCH
 
 DEFAULT_BRANCH = "svc/update-{version}"
@@ -201,6 +203,25 @@ def _update_locked(path: Path, scratch: Path, options: UpdateOptions) -> Service
         journal.close()
 
 
+def _target(layer: Layer, ref: str | None) -> sources.Resolved:
+    """The version a service whose top layer is `layer` goes to (its manifest pins the layers
+    below): `ref`, else the branch it follows, else its template's newest release."""
+    source = sources.of_layer(layer)
+    return sources.resolve(source, ref or sources.recorded_branch(source, layer.ref))
+
+
+def pinned_templates(paths: list[Path], ref: str | None) -> sources.Resolutions:
+    """Resolve, in this process and once each, the templates the services at `paths` go to,
+    for every worker of the run to start from: a release made while a fleet runs reaches
+    none of its services, rather than those a later worker happens to take. A service whose
+    template cannot be resolved here is left to its worker, which says why."""
+    with sources.remembering() as known:
+        for path in paths:
+            with contextlib.suppress(ScaffoldError, OSError):
+                _target(project.load_provenance(path).layers[-1], ref)
+    return known
+
+
 def _failed(outcome: ServiceOutcome) -> ServiceOutcome:
     return ServiceOutcome(outcome.path, "failed", outcome.reason)
 
@@ -211,10 +232,8 @@ def _update_in_worktree(root: Path, options: UpdateOptions, journal: Journal) ->
     work = journal.worktree
     git.run("worktree", "add", "--quiet", "--detach", str(work), "HEAD", cwd=root)
     test_pause.pause("fleet-worktree")
-    # The top layer decides the version; its manifest pins the layers below.
     layer = project.load_provenance(work).layers[-1]
-    source = sources.of_layer(layer)
-    target = sources.resolve(source, options.ref or sources.recorded_branch(source, layer.ref))
+    target = _target(layer, options.ref)
     version = target.version or (target.commit or "")[:12] or "latest"
     info = (LayerInfo(layer.source, layer.version or layer.ref, version),)
     branch = options.branch.replace("{version}", version)
@@ -317,12 +336,12 @@ Job = Callable[[Path, Path], ServiceOutcome]
 _stop: multiprocessing.synchronize.Event | None = None
 
 
-def _child_init(stop: multiprocessing.synchronize.Event) -> None:
+def _child_init(stop: multiprocessing.synchronize.Event, known: sources.Resolutions) -> None:
     # The parent alone handles Ctrl-C; a child finishes the service in hand, then stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _stop
     _stop = stop
-    sources.remember_resolutions()  # the worker lives for this fleet run only
+    sources.remember_resolutions(known)  # the worker lives for this fleet run only
 
 
 def _guarded(job: Job, path: Path, scratch: Path) -> ServiceOutcome:
@@ -370,22 +389,26 @@ def run(
     job: Job,
     jobs: int | None = None,
     on_done: Callable[[ServiceOutcome], None] | None = None,
+    ref: str | None = None,
 ) -> list[ServiceOutcome]:
     """Run `job` for every path in a pool of `jobs` processes; outcomes in the order of `paths`.
+    Each service's template is resolved before any starts (at `ref`, if given): see
+    pinned_templates.
 
     Interrupted, it raises FleetInterrupted with every service's outcome.
     """
     report = on_done or (lambda outcome: None)
+    known = pinned_templates(paths, ref)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
     done: dict[Path, ServiceOutcome] = {}
     with tempfile.TemporaryDirectory(prefix="svc-fleet-") as tmp:
         scratch = {path: Path(tmp) / str(i) for i, path in enumerate(paths)}
         try:
-            broken = _pool(paths, job, workers, scratch, report, done)
+            broken = _pool(paths, job, workers, scratch, report, done, known)
             for path in broken:
                 # Run again alone, so a crash is pinned on the service that causes it.
                 _tidy(scratch[path])
-                if _pool([path], job, 1, scratch, report, done):
+                if _pool([path], job, 1, scratch, report, done, known):
                     _tidy(scratch[path])
                     done[path] = ServiceOutcome(path, "failed", "its process crashed")
                     report(done[path])
@@ -405,12 +428,13 @@ def _pool(
     scratch: dict[Path, Path],
     report: Callable[[ServiceOutcome], None],
     done: dict[Path, ServiceOutcome],
+    known: sources.Resolutions,
 ) -> list[Path]:
     """Run `job` for `paths`, outcomes into `done`; return the paths whose process crashed."""
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     broken: list[Path] = []
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_child_init, initargs=(stop,))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_child_init, initargs=(stop, known))
     futures: dict[Future[ServiceOutcome], Path] = {}
     try:
         futures = {pool.submit(_guarded, job, path, scratch[path]): path for path in paths}

@@ -245,20 +245,34 @@ def _newest_template_release(repo: Path, directory: str | None) -> str | None:
     return None
 
 
+Resolutions = dict[tuple[str, object], object]
+
+
 class _Remembered:
-    """What this process resolved, once remember_resolutions() is called; None: ask git each time."""
+    """What this process resolved, while remembering; None: ask git each time."""
 
-    answers: dict[tuple[str, object], object] | None = None
+    answers: Resolutions | None = None
 
 
-def remember_resolutions() -> None:
-    """Remember, for the rest of this process, what each template source and ref resolve to.
+def remember_resolutions(known: Resolutions | None = None) -> None:
+    """Remember, for the rest of this process, what each template source and ref resolve to,
+    starting from what another process found (`known`, from `remembering`).
 
     For a fleet's worker process, which lives for one fleet run: every service resolves the
     same template and version, and asking git (or fetching a remote) again for each service
     costs a dozen git processes each, for an answer that must not change within the run.
     """
-    _Remembered.answers = {}
+    _Remembered.answers = dict(known or {})
+
+
+@contextlib.contextmanager
+def remembering() -> Iterator[Resolutions]:
+    """Remember resolutions within the block; yields them, to hand to remember_resolutions."""
+    before, _Remembered.answers = _Remembered.answers, {}
+    try:
+        yield _Remembered.answers
+    finally:
+        _Remembered.answers = before
 
 
 def _remembered(kind: str, key: object, ask: Callable[[], T]) -> T:

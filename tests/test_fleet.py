@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,35 @@ def test_git_forgets_a_worktree_whose_folder_is_gone(fleet_dir: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert _by_name(json.loads(result.output))["alpha"]["status"] == "updated"
     assert git(alpha, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_a_release_made_while_the_fleet_runs_reaches_none_of_its_services(tmp_path: Path) -> None:
+    main = template_repo(tmp_path / "tpl", "copier")
+    main.release("v1.0.0", BASE_FILES)
+    made = new_service(main, tmp_path / "made")
+    root = tmp_path / "fleet"
+    for name in ("alpha", "bravo"):
+        _copy(made, root / name)
+    main.release("v2.0.0", V2)
+    marks = tmp_path / "pauses"
+    marks.mkdir()
+    env = {**os.environ, "SVC_TEST_PAUSE": "fleet-worktree", "SVC_TEST_PAUSE_DIR": str(marks)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "fleet", "update", str(root), "--jobs", "1", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # The first service is in hand when the platform team tags the next release.
+    while not (marks / "fleet-worktree").exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    main.release("v3.0.0", with_changes(V2, {"NOTICE": "v3\n"}))
+    (marks / "fleet-worktree.resume").touch()
+    out, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 0, err
+    doc = _by_name(json.loads(out))
+    assert {name: doc[name]["branch"] for name in doc} == {"alpha": BRANCH, "bravo": BRANCH}
+    for name in ("alpha", "bravo"):
+        assert git(root / name, "ls-tree", "--name-only", BRANCH, "NOTICE") == ""

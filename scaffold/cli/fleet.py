@@ -64,7 +64,7 @@ def fleet_update(
 
     members = fleet_lib.discover(paths)
     job = fleet_lib.update_job(fleet_lib.UpdateOptions(ref=ref, branch=branch, push=push))
-    outcomes = _run_fleet(members, job, jobs, as_json, "Updating")
+    outcomes = _run_fleet(members, job, jobs, as_json, "Updating", ref)
     _finish_fleet(outcomes, as_json)
 
 
@@ -82,26 +82,30 @@ def _fleet_line(outcome: Any) -> str:
     )
 
 
-def _run_fleet(members: list[Path], job: Any, jobs: int | None, as_json: bool, verb: str) -> list[Any]:
+def _run_fleet(
+    members: list[Path], job: Any, jobs: int | None, as_json: bool, verb: str, ref: str | None = None
+) -> list[Any]:
     """Run the pool; interrupted, still show what became of every service, then exit 130/143."""
     from .. import fleet as fleet_lib
 
     try:
-        return _run_pool(members, job, jobs, as_json, verb)
+        return _run_pool(members, job, jobs, as_json, verb, ref)
     except fleet_lib.FleetInterrupted as stopped:
         what = "Terminated" if stopped.terminated else "Interrupted"
         click.echo(f"{what}: no further service was started; those in hand finished.", err=True)
         _finish_fleet(stopped.outcomes, as_json, EXIT_TERMINATED if stopped.terminated else EXIT_INTERRUPTED)
 
 
-def _run_pool(members: list[Path], job: Any, jobs: int | None, as_json: bool, verb: str) -> list[Any]:
+def _run_pool(
+    members: list[Path], job: Any, jobs: int | None, as_json: bool, verb: str, ref: str | None
+) -> list[Any]:
     """Run the pool: a live progress bar on a terminal, plain result lines otherwise."""
     from .. import fleet as fleet_lib
 
     if as_json:
-        return fleet_lib.run(members, job, jobs)
+        return fleet_lib.run(members, job, jobs, ref=ref)
     if not sys.stdout.isatty():
-        return fleet_lib.run(members, job, jobs, lambda o: click.echo(_fleet_line(o)))
+        return fleet_lib.run(members, job, jobs, lambda o: click.echo(_fleet_line(o)), ref)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -115,7 +119,7 @@ def _run_pool(members: list[Path], job: Any, jobs: int | None, as_json: bool, ve
             progress.console.print(_fleet_line(outcome), style=colour, markup=False, highlight=False)
             progress.advance(task)
 
-        return fleet_lib.run(members, job, jobs, done)
+        return fleet_lib.run(members, job, jobs, done, ref)
 
 
 def _finish_fleet(outcomes: list[Any], as_json: bool, exit_code: int | None = None) -> NoReturn:
