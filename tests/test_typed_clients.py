@@ -367,3 +367,21 @@ def test_a_client_of_a_live_service_passes_ruff_and_mypy_and_calls_it(
     identity.process.wait()
     after = answers_of(run_checked(script, cwd=tmp_path, env=env))
     assert after["sync"] == {"error": "ServiceUnavailable"}
+
+
+@pytest.mark.slow
+def test_a_client_from_a_trusted_checkout_is_made_from_the_api_its_code_serves(
+    billing: Path, tmp_path: Path
+) -> None:
+    # A neighbour's checkout with its own .venv, as its README tells its team to make one.
+    identity = render(tmp_path / "services", "identity")
+    install_with_its_dependencies(identity, identity / ".venv")
+
+    added = svc("client", "add", "identity", "--from", str(identity), "--trust")
+
+    assert added.exit_code == 0, added.output
+    module = (billing / "src/billing/clients/identity.py").read_text()
+    assert "def greet(name: str, *, client: _calls.SyncSmartClient | None = None) -> Greeting:" in module
+    document = json.loads((billing / "src/billing/clients/identity.openapi.json").read_text())
+    assert document["info"]["title"] == "identity"
+    assert svc("client", "check", "identity", "--from", str(identity), "--trust").exit_code == 0
