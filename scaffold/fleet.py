@@ -401,7 +401,9 @@ def run(
     known = pinned_templates(paths, ref)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
     done: dict[Path, ServiceOutcome] = {}
+    leftovers.tidy_fleet_folders(Path(tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix="svc-fleet-") as tmp:
+        leftovers.claim(Path(tmp))
         scratch = {path: Path(tmp) / str(i) for i, path in enumerate(paths)}
         try:
             broken = _pool(paths, job, workers, scratch, report, done, known)

@@ -2,12 +2,13 @@
 
 A SIGKILL runs no cleanup: `svc new` leaves its hidden staging folder (`.NAME.svc-XXXX`)
 beside the target, `svc update` a private index (`.git/svc-index-PID`), `svc fleet` a
-worktree in its scratch folder. Each is marked with the process that made it, and removed
-by the next command of the same kind once that process is gone.
+temporary folder (`svc-fleet-XXXX`) with a worktree in it. Each is marked with the process
+that made it, and removed by the next command of the same kind once that process is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -36,6 +37,17 @@ def tidy_staging(output_dir: Path) -> None:
     for folder in output_dir.glob(".*.svc-*"):
         if folder.is_dir() and not folder.is_symlink() and abandoned(folder):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def tidy_fleet_folders(parent: Path) -> None:
+    """Remove the temporary folders (`svc-fleet-*`) of killed fleet runs in `parent` that hold
+    nothing more: a service's scratch folder in one stays until that service's next update
+    has put back what the killed run moved (see fleet.Journal)."""
+    for folder in parent.glob("svc-fleet-*"):
+        if folder.is_dir() and not folder.is_symlink() and abandoned(folder):
+            with contextlib.suppress(OSError):  # another svc may be removing it
+                if [entry.name for entry in folder.iterdir()] == [OWNER_FILE]:
+                    shutil.rmtree(folder, ignore_errors=True)
 
 
 def tidy_indexes(git_dir: Path) -> None:

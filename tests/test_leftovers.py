@@ -8,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from update_support import BASE_FILES, git, new_service, svc, template_repo, with_changes
 
 
@@ -73,7 +75,13 @@ def test_svc_update_removes_a_dead_updates_private_index(tmp_path: Path) -> None
     assert not stale.exists()
 
 
-def test_svc_fleet_removes_the_worktree_of_a_killed_fleet_run(tmp_path: Path) -> None:
+def test_svc_fleet_removes_the_worktree_of_a_killed_fleet_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     template = template_repo(tmp_path / "template", "copier")
     template.release("v1.0.0", BASE_FILES)
     service = new_service(template, tmp_path / "out")
@@ -88,3 +96,7 @@ def test_svc_fleet_removes_the_worktree_of_a_killed_fleet_run(tmp_path: Path) ->
     assert git(service, "status", "--porcelain") == ""
     assert git(service, "rev-parse", "svc/update-2.0.0^1") == git(service, "rev-parse", "HEAD")
     assert tip != git(service, "rev-parse", "svc/template")
+    # The killed run's temporary folder, emptied by that update, goes with the next fleet run.
+    assert [p.name for p in temporary.glob("svc-fleet-*/*")] == [".svc-owner"]
+    assert svc("fleet", "status", service).exit_code == 1  # behind until the branch is merged
+    assert list(temporary.iterdir()) == []
