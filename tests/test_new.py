@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -435,4 +436,32 @@ def test_first_commit_is_the_render_commit_git_commit_tree_makes(out, copier_rep
     service = out / "billing"
     assert "\nencoding ISO-8859-1\n" in git(service, "cat-file", "commit", "HEAD")
     assert git(service, "rev-parse", "HEAD") == git(service, "rev-parse", "svc/template")
+    assert git(service, "status", "--porcelain") == ""
+
+
+def test_a_hook_that_commits_on_its_own_still_leaves_the_render_as_the_first_commit(out, tmp_path):
+    # A common post_gen_project hook: `git init`, `git add`, `git commit`, on the branch svc
+    # makes its first commit on.
+    repo = cookiecutter_template(tmp_path / "tpl-cc")
+    hook = textwrap.dedent(
+        """
+        import subprocess
+        def git(*args):
+            subprocess.run(["git", *args], check=True)
+        git("init", "-q")
+        git("add", "-A")
+        git("commit", "-q", "-m", "hook's own commit")
+        """
+    )
+    build_tree(repo, {"hooks/post_gen_project.py": hook})
+    commit_all(repo, "a hook that commits")
+    git(repo, "tag", "1.1.0")
+
+    result = svc("new", "billing", "-t", str(repo), "-o", str(out), "--trust")
+
+    assert result.exit_code == 0, result.output
+    service = out / "billing"
+    assert git(service, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert git(service, "log", "--format=%s", "main").splitlines()[0].startswith("Render ")
+    assert git(service, "rev-parse", "main") == git(service, "rev-parse", "svc/template")
     assert git(service, "status", "--porcelain") == ""
