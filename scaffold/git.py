@@ -175,8 +175,10 @@ def rev(repo: Path, ref: str) -> str | None:
 def blobs(repo: Path, *specs: str) -> list[bytes | None]:
     """The content of the file each of `specs` ("REV:PATH") names, None where it names none;
     in one git process."""
+    if not specs:
+        return []
     if any("\n" in spec for spec in specs):  # not a line `cat-file --batch` reads: one process each
-        return [_blob(repo, spec) for spec in specs]
+        return [blob(repo, spec) for spec in specs]
     ask = "".join(f"{spec}\n" for spec in specs).encode()
     output = run("cat-file", "--batch=%(objecttype) %(objectsize)", cwd=repo, input=ask).stdout
     found: list[bytes | None] = []
@@ -191,7 +193,8 @@ def blobs(repo: Path, *specs: str) -> list[bytes | None]:
     return found
 
 
-def _blob(repo: Path, spec: str) -> bytes | None:
+def blob(repo: Path, spec: str) -> bytes | None:
+    """The content of the file `spec` ("REV:PATH") names, None when it names none."""
     done = run("cat-file", "blob", spec, cwd=repo, check=False)
     return done.stdout if done.returncode == 0 else None
 

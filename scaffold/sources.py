@@ -374,8 +374,8 @@ def read_text(resolved: Resolved, rel: str) -> str | None:
         rel = f"{source.directory}/{rel}"
     if source.kind == "git":
         assert resolved.commit is not None
-        shown = git.run("show", f"{resolved.commit}:{rel}", cwd=_git_dir(source, fetch=False), check=False)
-        return shown.stdout.decode() if shown.returncode == 0 else None
+        shown = git.blob(_git_dir(source, fetch=False), f"{resolved.commit}:{rel}")
+        return None if shown is None else shown.decode()
     root = (
         builtin_root() / source.location[len(BUILTIN_PREFIX) :]
         if source.is_builtin

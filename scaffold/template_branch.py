@@ -47,14 +47,14 @@ def _legacy_base(root: Path, key: str, where: list[str]) -> str | None:
     safe to search."""
     if not where:
         return None
-    for sha, trailer in render_record.history(root, f"--max-count={_LEGACY_DEPTH}", *where):
-        if trailer:
-            continue
-        shown = git.run("show", f"{sha}:{provenance.FILENAME}", cwd=root, check=False)
-        if shown.returncode != 0:
+    history = render_record.history(root, f"--max-count={_LEGACY_DEPTH}", *where)
+    candidates = [sha for sha, trailer in history if not trailer]
+    records = git.blobs(root, *(f"{sha}:{provenance.FILENAME}" for sha in candidates))
+    for sha, shown in zip(candidates, records, strict=True):
+        if shown is None:
             continue
         try:
-            prov = provenance.parse(shown.stdout.decode(), provenance.FILENAME)
+            prov = provenance.parse(shown.decode(), provenance.FILENAME)
         except ProvenanceError:
             continue
         if render_record.digest(prov) == key:
@@ -98,10 +98,10 @@ def advance(root: Path, render: str) -> None:
 
 def heal_at_head(root: Path) -> str | None:
     """`heal` for what HEAD records, whatever the work tree holds (fleet leaves it alone)."""
-    shown = git.run("show", f"HEAD:{provenance.FILENAME}", cwd=root, check=False)
-    if shown.returncode != 0:
+    shown = git.blob(root, f"HEAD:{provenance.FILENAME}")
+    if shown is None:
         return None  # a project made by plain copier or cruft has no render to move to
-    return heal(root, provenance.parse(shown.stdout.decode(), f"HEAD:{provenance.FILENAME}"))
+    return heal(root, provenance.parse(shown.decode(), f"HEAD:{provenance.FILENAME}"))
 
 
 def _is_ancestor(root: Path, older: str, newer: str) -> bool:
